@@ -1,0 +1,457 @@
+package chattest
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected parts of testdata transcripts from what was observed")
+
+// Waits. Only Quiet bounds a check that nothing arrives; the others are
+// ceilings that a passing run never reaches.
+var (
+	// Quiet is how long "sees nothing" (and the final check that every
+	// received byte is in the transcript) waits for bytes that should not come.
+	Quiet = 200 * time.Millisecond
+	// Patience is the longest a step waits for bytes that should come.
+	Patience = 10 * time.Second
+	// settle is how long -update waits for a stream to fall silent.
+	settle = 300 * time.Millisecond
+)
+
+// Target is a running server that a transcript talks to.
+type Target struct {
+	Addr    string          // host:port to dial
+	Console *Stream         // the server's stdout and stderr, merged; nil if not captured
+	Skip    int             // console bytes already accounted for (the ready line)
+	Exited  <-chan struct{} // closed when the server process has exited; nil if never
+	ExitErr func() error    // after Exited: how it exited
+}
+
+// StartFunc starts a fresh server for one transcript, passing it the
+// transcript's "server args". It stops the server in t.Cleanup.
+type StartFunc func(t testing.TB, args []string) *Target
+
+// RunDir runs every testdata transcript (*.txt) in dir as a parallel
+// subtest, each against its own child server started by [Child].
+func RunDir(t *testing.T, dir string) {
+	RunDirOn(t, dir, Child{}.Start)
+}
+
+// RunDirOn is RunDir with a server of the caller's choosing.
+func RunDirOn(t *testing.T, dir string, start StartFunc) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no transcripts (*.txt) in %s", dir)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			t.Parallel()
+			RunFile(t, path, start)
+		})
+	}
+}
+
+// RunFile runs one transcript. With -update it rewrites the file's
+// expectations from what was observed instead of failing.
+func RunFile(t testing.TB, path string, start StartFunc) {
+	t.Helper()
+	original, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := parseScript(path, original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, st := range sc.steps {
+		if st.verb == vArgs {
+			args = append(args, st.args...)
+		}
+	}
+	s := &session{t: t, sc: sc, target: start(t, args), clients: map[string]*client{}, ports: map[string]string{}, update: *update}
+	if s.target.Console != nil {
+		s.console = &endpoint{name: consoleName, stream: s.target.Console}
+	}
+	if _, port, err := net.SplitHostPort(s.target.Addr); err == nil {
+		s.ports[port] = consoleName
+	}
+	if s.console != nil {
+		s.console.pos = len(s.norm(s.target.Console.Bytes()[:s.target.Skip]))
+	}
+	s.run()
+	if s.update && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.changed }) {
+		if err := os.WriteFile(path, sc.format(original), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("updated %s", path)
+	}
+}
+
+type session struct {
+	t       testing.TB
+	sc      *script
+	target  *Target
+	console *endpoint
+	clients map[string]*client
+	order   []*client         // in connect order, for the final check
+	ports   map[string]string // local port → client name, for placeholders
+	update  bool
+	crashed bool
+}
+
+// endpoint is one stream being read by the transcript, with how much of
+// it (after placeholders are put in) the steps have accounted for.
+type endpoint struct {
+	name   string
+	stream *Stream
+	pos    int
+}
+
+type client struct {
+	endpoint
+	conn *net.TCPConn
+}
+
+var addrRE = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
+
+// norm replaces every known address with its placeholder, 127.0.0.1:<name>.
+func (s *session) norm(b []byte) string {
+	return addrRE.ReplaceAllStringFunc(string(b), func(addr string) string {
+		if name, ok := s.ports[addr[len("127.0.0.1:"):]]; ok {
+			return "127.0.0.1:<" + name + ">"
+		}
+		return addr
+	})
+}
+
+// denorm puts real addresses into typed text.
+func (s *session) denorm(text string) string {
+	for port, name := range s.ports {
+		text = strings.ReplaceAll(text, "127.0.0.1:<"+name+">", "127.0.0.1:"+port)
+	}
+	return text
+}
+
+func (s *session) fatalf(st *step, format string, a ...any) {
+	s.t.Helper()
+	s.t.Fatalf("%s:%d: %s", s.sc.path, st.line, fmt.Sprintf(format, a...))
+}
+
+func (s *session) endpoint(st *step) *endpoint {
+	s.t.Helper()
+	if st.who == consoleName {
+		if s.console == nil {
+			s.fatalf(st, "this server's console is not captured")
+		}
+		return s.console
+	}
+	c, ok := s.clients[st.who]
+	if !ok {
+		s.fatalf(st, "%s has not connected", st.who)
+	}
+	return &c.endpoint
+}
+
+func (s *session) run() {
+	s.t.Helper()
+	connected := false
+	for i := 0; i < len(s.sc.steps); i++ {
+		st := s.sc.steps[i]
+		switch st.verb {
+		case vComment:
+		case vArgs:
+			if connected {
+				s.fatalf(st, "server args must come before the first connect")
+			}
+		case vConnect:
+			connected = true
+			s.connect(st)
+		case vTypes:
+			c := s.client(st)
+			if _, err := c.conn.Write([]byte(s.denorm(st.text))); err != nil {
+				s.fatalf(st, "%s types: %v", st.who, err)
+			}
+		case vQuits, vResets:
+			c := s.client(st)
+			if st.verb == vResets {
+				_ = c.conn.SetLinger(0) // Close then sends RST instead of FIN.
+			}
+			_ = c.conn.Close()
+		case vWait:
+			time.Sleep(st.wait)
+		case vSees:
+			if repl := s.sees(st); repl != nil {
+				s.replace(i, repl)
+				i += len(repl) - 1
+			}
+		case vSeesNothing:
+			if got := s.nothing(s.endpoint(st)); got != "" {
+				if !s.update {
+					s.fatalf(st, "%s: expected nothing more, got %q", st.who, got)
+				}
+				repl := seesSteps(st.who, got)
+				s.replace(i, repl)
+				i += len(repl) - 1
+			}
+		case vDisconnected:
+			s.disconnected(st)
+		case vCrashes:
+			s.crashes(st)
+		}
+	}
+	s.finalCheck()
+}
+
+func (s *session) client(st *step) *client {
+	s.t.Helper()
+	s.endpoint(st)
+	return s.clients[st.who]
+}
+
+// replace puts repl in the place of step i (an -update rewrite).
+func (s *session) replace(i int, repl []*step) {
+	s.sc.steps = slices.Replace(s.sc.steps, i, i+1, repl...)
+}
+
+// seesSteps renders observed bytes as one sees step per line.
+func seesSteps(who, got string) []*step {
+	var out []*step
+	for _, l := range splitLines(got) {
+		out = append(out, &step{verb: vSees, who: who, text: l, changed: true})
+	}
+	return out
+}
+
+func (s *session) connect(st *step) {
+	s.t.Helper()
+	if _, dup := s.clients[st.who]; dup || st.who == consoleName {
+		s.fatalf(st, "%s is already a name in this transcript", st.who)
+	}
+	conn, err := net.DialTimeout("tcp", s.target.Addr, Patience)
+	if err != nil {
+		s.fatalf(st, "connect %s: %v", st.who, err)
+	}
+	tcp := conn.(*net.TCPConn)
+	s.t.Cleanup(func() { _ = tcp.Close() })
+	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
+	s.ports[port] = st.who
+	c := &client{endpoint: endpoint{name: st.who, stream: NewStream(tcp)}, conn: tcp}
+	s.clients[st.who] = c
+	s.order = append(s.order, c)
+}
+
+// sees checks a sees/prints step. Under -update it returns the steps that
+// should replace it when what arrived differs; otherwise it fails the test.
+func (s *session) sees(st *step) []*step {
+	s.t.Helper()
+	ep := s.endpoint(st)
+	want := st.text
+	if st.anyOrd {
+		want = strings.Join(st.items, "")
+	}
+	got, ok := s.await(ep, len(want), func(got string) bool { return !strings.HasPrefix(want, got) && !st.anyOrd })
+	if ok {
+		got = got[:len(want)]
+		if !st.anyOrd && got == want || st.anyOrd && sameLines(got, st.items) {
+			ep.pos += len(want)
+			return nil
+		}
+	}
+	if s.update {
+		got := s.settle(ep)
+		ep.pos += len(got)
+		if st.anyOrd {
+			return []*step{{verb: vSees, who: st.who, anyOrd: true, items: splitLines(got), changed: true}}
+		}
+		if got == "" {
+			return []*step{{verb: vSeesNothing, who: st.who, changed: true}}
+		}
+		return seesSteps(st.who, got)
+	}
+	what := "sees"
+	if st.who == consoleName {
+		what = "prints"
+	}
+	if st.anyOrd {
+		s.fatalf(st, "%s %s, in any order: mismatch (-want +got, sorted):\n%s", st.who, what,
+			cmp.Diff(sorted(st.items), sorted(splitLines(got))))
+	}
+	if !ok && strings.HasPrefix(want, got) {
+		s.fatalf(st, "%s %s: got only %q before %s (-want +got):\n%s", st.who, what, got, s.why(ep), cmp.Diff(want, got))
+	}
+	s.fatalf(st, "%s %s: mismatch (-want +got):\n%s", st.who, what, cmp.Diff(want, got))
+	return nil
+}
+
+// why says what ended a wait that came up short.
+func (s *session) why(ep *endpoint) string {
+	if err := ep.stream.Closed(); err != nil {
+		return fmt.Sprintf("the stream ended (%v)", err)
+	}
+	return fmt.Sprintf("waiting %v", Patience)
+}
+
+// await waits until at least n unread bytes are there (true), or the
+// stream ends, Patience runs out, or wrong(pending) holds and the stream
+// has been quiet for a moment (false). It returns the unread bytes.
+func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, bool) {
+	deadline := time.NewTimer(Patience)
+	defer deadline.Stop()
+	for {
+		data, err, changed := ep.stream.snapshot()
+		got := s.norm(data)[ep.pos:]
+		if len(got) >= n {
+			return got, true
+		}
+		if err != nil {
+			return got, false
+		}
+		var quiet <-chan time.Time
+		if wrong(got) {
+			quiet = time.After(settle)
+		}
+		select {
+		case <-changed:
+		case <-quiet:
+			return got, false
+		case <-deadline.C:
+			return got, false
+		}
+	}
+}
+
+// settle waits for the first byte (up to Patience), then until the stream
+// has been silent for a moment, and returns everything unread.
+func (s *session) settle(ep *endpoint) string {
+	deadline := time.Now().Add(Patience)
+	for {
+		data, err, changed := ep.stream.snapshot()
+		got := s.norm(data)[ep.pos:]
+		wait := settle
+		if got == "" {
+			wait = time.Until(deadline)
+		}
+		if err != nil || wait <= 0 {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-time.After(wait):
+			return got
+		}
+	}
+}
+
+// nothing waits Quiet and returns any bytes that arrived unread.
+func (s *session) nothing(ep *endpoint) string {
+	time.Sleep(Quiet)
+	data, _, _ := ep.stream.snapshot()
+	return s.norm(data)[ep.pos:]
+}
+
+func (s *session) disconnected(st *step) {
+	s.t.Helper()
+	c := s.client(st)
+	deadline := time.After(Patience)
+	for {
+		data, err, changed := c.stream.snapshot()
+		if got := s.norm(data)[c.pos:]; got != "" {
+			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			s.fatalf(st, "%s is still connected after %v", st.who, Patience)
+		}
+	}
+}
+
+func (s *session) crashes(st *step) {
+	s.t.Helper()
+	if s.target.Exited == nil || s.console == nil {
+		s.fatalf(st, "this server cannot be watched for a crash")
+	}
+	select {
+	case <-s.target.Exited:
+	case <-time.After(Patience):
+		s.fatalf(st, "the server is still running after %v", Patience)
+	}
+	s.crashed = true
+	got, _ := s.await(s.console, 1<<30, func(string) bool { return false }) // until the pipe closes
+	s.console.pos += len(got)
+	if strings.HasPrefix(got, st.text) && st.text != "" {
+		return
+	}
+	if s.update {
+		first, _, _ := strings.Cut(got, "\n")
+		st.text, st.changed = first+"\n", true
+		st.raw = fmt.Sprintf("server crashes %s", strconv.Quote(st.text))
+		return
+	}
+	s.fatalf(st, "server crashes: its output does not start with %q:\n%s", st.text, got)
+}
+
+// finalCheck fails if any endpoint received bytes no step accounts for,
+// or if the server exited without a "server crashes" step.
+func (s *session) finalCheck() {
+	s.t.Helper()
+	eps := make([]*endpoint, 0, len(s.order)+1)
+	for _, c := range s.order {
+		eps = append(eps, &c.endpoint)
+	}
+	if s.console != nil {
+		eps = append(eps, s.console)
+	}
+	time.Sleep(Quiet)
+	var msgs []string
+	for _, ep := range eps {
+		data, _, _ := ep.stream.snapshot()
+		if got := s.norm(data)[ep.pos:]; got != "" {
+			if s.update {
+				ep.pos += len(got)
+				s.sc.steps = append(s.sc.steps, seesSteps(ep.name, got)...)
+				continue
+			}
+			msgs = append(msgs, fmt.Sprintf("%s received bytes the transcript does not show: %q", ep.name, got))
+		}
+	}
+	if s.target.Exited != nil && !s.crashed {
+		select {
+		case <-s.target.Exited:
+			msgs = append(msgs, fmt.Sprintf("the server exited (%v) but the transcript has no \"server crashes\" step", s.target.ExitErr()))
+		default:
+		}
+	}
+	if len(msgs) > 0 {
+		s.t.Fatalf("%s: at the end:\n%s", s.sc.path, strings.Join(msgs, "\n"))
+	}
+}
+
+func sameLines(got string, items []string) bool {
+	return slices.Equal(sorted(splitLines(got)), sorted(items))
+}
+
+func sorted(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return out
+}

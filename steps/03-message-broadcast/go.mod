@@ -1,0 +1,3 @@
+module im-workbook/steps/03-message-broadcast
+
+go 1.25.0

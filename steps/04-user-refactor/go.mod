@@ -1,0 +1,3 @@
+module im-workbook/steps/04-user-refactor
+
+go 1.25.0
