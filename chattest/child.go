@@ -32,32 +32,42 @@ func Main(m *testing.M, serve func(ip string, port int)) {
 
 // MainArgs is Main for servers that take the transcript's "server args".
 func MainArgs(m *testing.M, serve func(ip string, port int, args []string)) {
-	if addr := os.Getenv(envServe); addr != "" {
-		host, p, err := net.SplitHostPort(addr)
-		port, err2 := strconv.Atoi(p)
-		if err != nil || err2 != nil {
-			fmt.Fprintf(os.Stderr, "chattest: bad %s=%q\n", envServe, addr)
-			os.Exit(2)
-		}
-		var args []string
-		if a := os.Getenv(envArgs); a != "" {
-			if err := json.Unmarshal([]byte(a), &args); err != nil {
-				fmt.Fprintf(os.Stderr, "chattest: bad %s: %v\n", envArgs, err)
-				os.Exit(2)
-			}
-		}
-		serve(host, port, args)
-		os.Exit(0)
-	}
-	flag.Parse()
-	raiseParallel()
+	ServeIfChild(serve)
+	Setup()
 	os.Exit(m.Run())
 }
 
-// raiseParallel lets more transcripts run at once than there are cores
-// (go test's default): they mostly wait on sockets, not the CPU. An
-// explicit -parallel on the command line wins.
-func raiseParallel() {
+// ServeIfChild runs serve and exits when this process is a child server
+// started by [Child]; otherwise it returns at once. A TestMain that runs
+// the tests itself (say, through goleak.VerifyTestMain) calls it first,
+// then [Setup].
+func ServeIfChild(serve func(ip string, port int, args []string)) {
+	addr := os.Getenv(envServe)
+	if addr == "" {
+		return
+	}
+	host, p, err := net.SplitHostPort(addr)
+	port, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		fmt.Fprintf(os.Stderr, "chattest: bad %s=%q\n", envServe, addr)
+		os.Exit(2)
+	}
+	var args []string
+	if a := os.Getenv(envArgs); a != "" {
+		if err := json.Unmarshal([]byte(a), &args); err != nil {
+			fmt.Fprintf(os.Stderr, "chattest: bad %s: %v\n", envArgs, err)
+			os.Exit(2)
+		}
+	}
+	serve(host, port, args)
+	os.Exit(0)
+}
+
+// Setup parses the test flags and lets more transcripts run at once than
+// there are cores (go test's default -parallel): they mostly wait on
+// sockets, not the CPU. An explicit -parallel on the command line wins.
+func Setup() {
+	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if !set {
@@ -67,8 +77,9 @@ func raiseParallel() {
 
 // Child starts the test binary itself as the server (see [Main]).
 type Child struct {
-	// Ready is what the server prints once it accepts connections;
-	// default "server listening...\n", as the tutorial prints.
+	// Ready is how the line starts that the server prints once it
+	// accepts connections; default "server listening...", as the tutorial
+	// prints. That whole line is skipped: transcripts start after it.
 	Ready string
 }
 
@@ -77,7 +88,7 @@ func (c Child) Start(t testing.TB, args []string) *Target {
 	t.Helper()
 	ready := c.Ready
 	if ready == "" {
-		ready = "server listening...\n"
+		ready = "server listening..."
 	}
 	var lastErr error
 	for try := 0; try < 3; try++ { // a free port can be taken between our check and the child's listen
@@ -133,12 +144,12 @@ func (c Child) start(t testing.TB, args []string, ready string) (*Target, error)
 	deadline := time.After(Patience)
 	for {
 		data, _, changed := console.snapshot()
-		if i := bytes.Index(data, []byte(ready)); i >= 0 {
+		if skip, ok := afterLine(data, ready); ok {
 			t.Cleanup(stop)
 			return &Target{
 				Addr:    addr,
 				Console: console,
-				Skip:    i + len(ready),
+				Skip:    skip,
 				Exited:  exited,
 				ExitErr: func() error { mu.Lock(); defer mu.Unlock(); return exitErr },
 			}, nil
@@ -164,4 +175,20 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// afterLine finds the first complete line of data that starts with prefix
+// and returns the offset just past it.
+func afterLine(data []byte, prefix string) (int, bool) {
+	for off := 0; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		if end < 0 {
+			return 0, false
+		}
+		if bytes.HasPrefix(data[off:], []byte(prefix)) {
+			return off + end + 1, true
+		}
+		off += end + 1
+	}
+	return 0, false
 }

@@ -1,0 +1,3 @@
+module im-workbook/final
+
+go 1.25.0

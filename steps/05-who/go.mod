@@ -1,0 +1,3 @@
+module im-workbook/steps/05-who
+
+go 1.25.0

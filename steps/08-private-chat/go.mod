@@ -1,0 +1,3 @@
+module im-workbook/steps/08-private-chat
+
+go 1.25.0

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"testing"
+
+	"im-workbook/chattest"
+)
+
+// 测试进程会以子进程的方式重新运行自己，作为本章的服务器（见 chattest.Main）。
+func TestMain(m *testing.M) {
+	chattest.Main(m, func(ip string, port int) { NewServer(ip, port).Start() })
+}
+
+// testdata/*.txt 中的每个对话记录都是一个测试；go test -update 会按实际输出重写它们。
+func TestTranscripts(t *testing.T) {
+	chattest.RunDir(t, "testdata")
+}

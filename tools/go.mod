@@ -1,0 +1,3 @@
+module im-workbook/tools
+
+go 1.25.0
