@@ -143,7 +143,7 @@ func (c Child) start(t testing.TB, args []string, ready string) (*Target, error)
 	// would itself become a user of the chat.
 	deadline := time.After(Patience)
 	for {
-		data, _, changed := console.snapshot()
+		data, changed, _ := console.snapshot()
 		if skip, ok := afterLine(data, ready); ok {
 			t.Cleanup(stop)
 			return &Target{

@@ -201,10 +201,12 @@ func (s *session) run() {
 				i += len(repl) - 1
 			}
 		case vSeesNothing:
-			if got := s.nothing(s.endpoint(st)); got != "" {
+			ep := s.endpoint(st)
+			if got := s.nothing(ep); got != "" {
 				if !s.update {
 					s.fatalf(st, "%s: expected nothing more, got %q", st.who, got)
 				}
+				ep.pos += len(got)
 				repl := seesSteps(st.who, got)
 				s.replace(i, repl)
 				i += len(repl) - 1
@@ -314,7 +316,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 	deadline := time.NewTimer(Patience)
 	defer deadline.Stop()
 	for {
-		data, err, changed := ep.stream.snapshot()
+		data, changed, err := ep.stream.snapshot()
 		got := s.norm(data)[ep.pos:]
 		if len(got) >= n {
 			return got, true
@@ -341,7 +343,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 func (s *session) settle(ep *endpoint) string {
 	deadline := time.Now().Add(Patience)
 	for {
-		data, err, changed := ep.stream.snapshot()
+		data, changed, err := ep.stream.snapshot()
 		got := s.norm(data)[ep.pos:]
 		wait := settle
 		if got == "" {
@@ -370,7 +372,7 @@ func (s *session) disconnected(st *step) {
 	c := s.client(st)
 	deadline := time.After(Patience)
 	for {
-		data, err, changed := c.stream.snapshot()
+		data, changed, err := c.stream.snapshot()
 		if got := s.norm(data)[c.pos:]; got != "" {
 			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
 		}

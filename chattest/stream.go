@@ -44,12 +44,12 @@ func (s *Stream) fill(r io.Reader) {
 
 func (s *Stream) done() <-chan struct{} { return s.ended }
 
-// snapshot returns the bytes so far, the read error if reading has
-// stopped, and a channel that is closed on the next change.
-func (s *Stream) snapshot() ([]byte, error, <-chan struct{}) {
+// snapshot returns the bytes so far, a channel that is closed on the
+// next change, and the read error if reading has stopped.
+func (s *Stream) snapshot() ([]byte, <-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.buf[:len(s.buf):len(s.buf)], s.err, s.changed
+	return s.buf[:len(s.buf):len(s.buf)], s.changed, s.err
 }
 
 // Bytes returns a copy of everything received so far.
@@ -60,6 +60,6 @@ func (s *Stream) Bytes() []byte {
 
 // Closed returns the error that ended reading, or nil while still open.
 func (s *Stream) Closed() error {
-	_, err, _ := s.snapshot()
+	_, _, err := s.snapshot()
 	return err
 }
