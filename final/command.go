@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Fix 6: the chapters recognised commands by their first bytes
+// (msg[:6] == "rename", msg[:2] == "to"), so "renamed it" renamed the user
+// and "tomorrow is fine" became a private message. Here the first word of
+// the line decides: "who", "rename" or "to" make it a command, anything
+// else is said to everyone.
+
+// maxNameLen is the longest user name, in characters.
+const maxNameLen = 32
+
+// Replies. Those the chapters send keep their text; every reply now ends
+// with a newline.
+const (
+	replyRenamed  = "用户名已修改为：%s\n"
+	replyNameUsed = "当前用户名已经被使用\n"
+	replyNoUser   = "该用户不存在\n"
+	replyPrivate  = "%s想对您说：%s\n"
+	replyOnline   = "在线..."
+	replyKicked   = "你被踢了\n"
+
+	usageWho     = "用法：who（不带参数）\n"
+	usageRename  = "用法：rename 新用户名\n"
+	usageToName  = "请输入对方用户名。用法：to 用户名 消息\n"
+	usageToText  = "无消息内容，请重发。用法：to 用户名 消息\n"
+	replyBadName = "用户名不合法：最多 %d 个字符，不能含空白、控制字符或 : [ ]\n"
+	replyTooLong = "消息太长（最多 %d 字节），没有发出\n"
+	replySlow    = "你接收消息太慢，积压过多，连接已断开\n"
+	replyFull    = "服务器已满（最多 %d 个用户），请稍后再试\n"
+	replyClosing = "服务器正在关闭，再见\n"
+)
+
+type cmdKind uint8
+
+const (
+	cmdSay    cmdKind = iota // an ordinary message to everyone
+	cmdWho                   // who
+	cmdRename                // rename NAME
+	cmdTo                    // to NAME message
+	cmdUsage                 // a malformed command: text is the reply
+)
+
+type command struct {
+	kind cmdKind
+	name string // rename: the new name; to: the recipient
+	text string // say, to: the message; usage: the reply to send back
+}
+
+// parseCommand reads one line the user typed, already sanitized and
+// trimmed of surrounding white space.
+func parseCommand(msg string) command {
+	word, rest := cutSpace(msg)
+	switch word {
+	case "who":
+		if rest != "" {
+			return command{kind: cmdUsage, text: usageWho}
+		}
+		return command{kind: cmdWho}
+	case "rename":
+		if rest == "" {
+			return command{kind: cmdUsage, text: usageRename}
+		}
+		if !validName(rest) {
+			return command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}
+		}
+		return command{kind: cmdRename, name: rest}
+	case "to":
+		name, text := cutSpace(rest)
+		if name == "" {
+			return command{kind: cmdUsage, text: usageToName}
+		}
+		if text == "" {
+			return command{kind: cmdUsage, text: usageToText}
+		}
+		// Fix 7: the message is the rest of the line exactly as typed, not
+		// its words joined again with a trailing space.
+		return command{kind: cmdTo, name: name, text: text}
+	}
+	return command{kind: cmdSay, text: msg}
+}
+
+// cutSpace splits s at its first run of white space.
+func cutSpace(s string) (word, rest string) {
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeftFunc(s[i:], unicode.IsSpace)
+}
+
+// validName reports whether name may be chosen with rename (fix 5): 1 to
+// maxNameLen characters, no white space or control characters, and none of
+// ":[]", so that no name can pass for the "[addr]name: " prefix or for a
+// default name (an address, which always contains ':').
+func validName(name string) bool {
+	if name == "" || utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || isLayoutControl(r) || strings.ContainsRune(":[]", r) ||
+			r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config holds the server's limits. DefaultConfig documents the defaults
+// (they are also the command-line defaults, see main.go).
+type Config struct {
+	Idle         time.Duration // a user silent this long is kicked; 0: never
+	MaxLine      int           // longest line, in bytes, without its newline
+	MaxUsers     int           // users online at once; the next one is turned away
+	Rate         float64       // lines per second a user may send, sustained; 0: no limit
+	Burst        int           // lines a user may send at once before Rate applies
+	QueueBytes   int           // bytes waiting for one user before it counts as too slow
+	WriteTimeout time.Duration // longest one write to a user may take
+	Logger       *slog.Logger  // nil: discard
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Idle:         5 * time.Minute,
+		MaxLine:      4096,
+		MaxUsers:     10000,
+		Rate:         100,
+		Burst:        1000,
+		QueueBytes:   1 << 20,
+		WriteTimeout: 10 * time.Second,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Idle < 0:
+		return errors.New("-idle must not be negative")
+	case c.MaxLine < 1:
+		return errors.New("-max-line must be at least 1")
+	case c.MaxUsers < 1:
+		return errors.New("-max-users must be at least 1")
+	case c.Rate < 0:
+		return errors.New("-rate must not be negative")
+	case c.Burst < 1:
+		return errors.New("-burst must be at least 1")
+	case c.QueueBytes < c.MaxLine+256:
+		return errors.New("-queue-bytes must hold at least one longest line (-max-line + 256)")
+	case c.WriteTimeout <= 0:
+		return errors.New("-write-timeout must be positive")
+	}
+	return nil
+}
+
+// Server is the chat server.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu is the one lock for who is online: OnlineMap, every User.Name,
+	// and the order of messages. A message is put in every queue while mu
+	// is held, so all users receive messages in the same order; putting it
+	// in a queue never waits for a socket (fix 4, fix 8).
+	mu        sync.Mutex
+	OnlineMap map[string]*User   // online users by name
+	conns     map[*User]struct{} // every connection being served, online or not
+	closing   bool               // Shutdown has begun
+	listener  net.Listener
+
+	handlers sync.WaitGroup // one per connection
+	done     chan struct{}  // closed when Shutdown begins
+
+	// pause waits d between failed accepts, or returns false once the
+	// server is shutting down. A test can replace it to record the delays.
+	pause func(d time.Duration) bool
+}
+
+// NewServer returns a server with the given limits.
+func NewServer(cfg Config) *Server {
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		OnlineMap: make(map[string]*User),
+		conns:     make(map[*User]struct{}),
+		done:      make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.pause = s.sleep
+	return s
+}
+
+// Accept backoff (fix 11), as net/http does: 5 ms, doubling, at most 1 s.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
+// Serve accepts connections on ln until Shutdown, and returns nil then.
+// Other accept errors (say, too many open files) are retried with backoff
+// instead of ending the server or spinning; a listener closed by someone
+// else ends Serve with an error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.listener = ln
+	s.mu.Unlock()
+
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+			s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+			if !s.pause(delay) {
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		s.serveConn(conn)
+	}
+}
+
+// sleep is the real pause: it ends early when Shutdown begins.
+func (s *Server) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// serveConn starts the connection's goroutines, unless the server is
+// shutting down. Counting it under mu means Shutdown, which sets closing
+// under mu, waits for every connection that was let in.
+func (s *Server) serveConn(conn net.Conn) {
+	u := NewUser(conn, s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		_ = conn.Close()
+		return
+	}
+	s.conns[u] = struct{}{}
+	s.handlers.Add(1)
+	go u.ListenMessage()
+	go s.Handler(u)
+}
+
+// Handler runs one connection's session on its reader goroutine, from
+// Online to Offline, and returns once both of its goroutines have ended.
+func (s *Server) Handler(u *User) {
+	defer s.handlers.Done()
+	s.log.Debug("connected", "addr", u.Addr)
+	if reply := s.Online(u); reply != "" {
+		s.log.Info("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
+		u.Close(reply)
+	} else {
+		reason := u.readLoop()
+		s.Offline(u)
+		s.log.Debug("disconnected", "addr", u.Addr, "why", reason)
+		if reason == leftSlow || reason == leftWrite {
+			s.log.Info("disconnected a user that does not keep up", "addr", u.Addr, "why", reason)
+		}
+		u.Close(reason.notice())
+	}
+	s.mu.Lock()
+	delete(s.conns, u)
+	s.mu.Unlock()
+}
+
+// Online adds u to the map and announces it to everyone. If the server is
+// full or shutting down it returns the reply to turn u away with (fix 13).
+func (s *Server) Online(u *User) (reply string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return replyClosing
+	}
+	if len(s.OnlineMap) >= s.cfg.MaxUsers {
+		return fmt.Sprintf(replyFull, s.cfg.MaxUsers)
+	}
+	// A default name is the address, which no rename can take (names have
+	// no ':'). Only a client reconnecting from the same port before its old
+	// connection has been noticed as gone can find it taken.
+	name := u.Addr
+	for i := 2; s.OnlineMap[name] != nil; i++ {
+		name = fmt.Sprintf("%s#%d", u.Addr, i)
+	}
+	u.Name = name
+	s.OnlineMap[name] = u
+	s.broadcastLocked(u, "已上线")
+	return ""
+}
+
+// Offline removes u and tells everyone, once per user: only u's own
+// reader goroutine calls it, once, whatever ended the session (fix 9).
+// During a shutdown nobody is told: everyone is leaving and hears why.
+func (s *Server) Offline(u *User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.OnlineMap, u.Name)
+	if !s.closing {
+		s.broadcastLocked(u, "下线")
+	}
+}
+
+// BroadCast sends "[addr]name: msg" to every online user.
+func (s *Server) BroadCast(from *User, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broadcastLocked(from, msg)
+}
+
+func (s *Server) broadcastLocked(from *User, msg string) {
+	line := []byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n")
+	for _, u := range s.OnlineMap {
+		u.send(line) // never blocks: see User.send
+	}
+}
+
+// who sends u one "[addr]name: 在线..." line per online user, by name.
+func (s *Server) who(u *User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users := make([]*User, 0, len(s.OnlineMap))
+	for _, o := range s.OnlineMap {
+		users = append(users, o)
+	}
+	slices.SortFunc(users, func(a, b *User) int { return cmp.Compare(a.Name, b.Name) })
+	var b strings.Builder
+	for _, o := range users {
+		b.WriteString("[" + o.Addr + "]" + o.Name + ": " + replyOnline + "\n")
+	}
+	u.SendMsg(b.String())
+}
+
+// rename gives u a new name if nobody has it (fix 5: the check and the
+// change happen under one lock, so two users can never end up with one
+// name, and the map and the name never disagree).
+func (s *Server) rename(u *User, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.OnlineMap[name] != nil {
+		u.SendMsg(replyNameUsed)
+		return
+	}
+	delete(s.OnlineMap, u.Name)
+	u.Name = name
+	s.OnlineMap[name] = u
+	u.SendMsg(fmt.Sprintf(replyRenamed, name))
+}
+
+// sendTo delivers a private message from u to the user called name.
+func (s *Server) sendTo(u *User, name, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	to := s.OnlineMap[name]
+	if to == nil {
+		u.SendMsg(replyNoUser)
+		return
+	}
+	to.SendMsg(fmt.Sprintf(replyPrivate, u.Name, text))
+}
+
+// Shutdown stops accepting, tells every user, lets each writer flush what
+// is queued and close its connection, and waits for every connection's
+// goroutines (fix 12). When ctx ends first, the remaining reads and writes
+// are cut short and Shutdown returns ctx's error once they have ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		if s.listener != nil {
+			_ = s.listener.Close()
+		}
+	}
+	users := s.connList()
+	s.mu.Unlock()
+
+	for _, u := range users {
+		u.stop(leftShutdown)
+	}
+	finished := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	users = s.connList()
+	s.mu.Unlock()
+	for _, u := range users {
+		u.abort()
+	}
+	<-finished
+	return ctx.Err()
+}
+
+// connList returns every connection being served; s.mu must be held.
+func (s *Server) connList() []*User {
+	users := make([]*User, 0, len(s.conns))
+	for u := range s.conns {
+		users = append(users, u)
+	}
+	return users
+}

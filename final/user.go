@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// readBufSize is each connection's read buffer. Small on purpose: an idle
+// connection holds it for as long as it stays connected. Longer lines (up
+// to Config.MaxLine) are assembled in a separate slice while they arrive.
+const readBufSize = 1024
+
+// maxKeptSlots bounds the queue slices a user keeps between batches: after
+// a large burst they are dropped, so an idle user holds no big array.
+const maxKeptSlots = 64
+
+// leaveReason says why a session ended. Exactly one is recorded per user,
+// and the session then ends exactly once (fix 9).
+type leaveReason uint8
+
+const (
+	stillHere   leaveReason = iota
+	leftQuit                // the client closed or reset the connection
+	leftIdle                // silent for Config.Idle (fix 10)
+	leftSlow                // its queue overflowed (fix 8)
+	leftWrite               // a write failed or stalled past Config.WriteTimeout (fix 8)
+	leftShutdown            // the server is shutting down (fix 12)
+)
+
+func (r leaveReason) String() string {
+	return [...]string{"still here", "quit", "idle", "slow consumer", "write failed", "shutdown"}[r]
+}
+
+// notice is what the user is told on the way out, if anything.
+func (r leaveReason) notice() string {
+	switch r {
+	case leftIdle:
+		return replyKicked
+	case leftSlow:
+		return replySlow
+	case leftShutdown:
+		return replyClosing
+	}
+	return ""
+}
+
+// longAgo is a deadline in the past: setting it wakes a blocked Read or Write.
+var longAgo = time.Unix(1, 0)
+
+// errStopped ends a read once the session has been told to stop.
+var errStopped = errors.New("session stopped")
+
+// User is one connection. Its reader goroutine (Server.Handler) reads and
+// handles lines; its writer goroutine (ListenMessage) writes what others
+// queue for it. Nobody else touches the socket, so nobody else can be held
+// up by it.
+type User struct {
+	Name string // guarded by server.mu, like the map it is the key of
+	Addr string // the client's address; never changes
+
+	conn    net.Conn
+	server  *Server
+	limiter *rate.Limiter // fix 13: a user's lines per second
+
+	wake       chan struct{} // a buffered signal: the queue is not empty, or closed
+	done       chan struct{} // closed when the session is told to stop
+	writerDone chan struct{} // closed when ListenMessage has returned
+
+	mu      sync.Mutex // guards everything below, and the deadlines of conn
+	queue   [][]byte   // messages waiting for the writer, each shared, never modified
+	queued  int        // bytes in queue
+	reason  leaveReason
+	closed  bool // Close was called: the writer flushes and exits
+	failed  bool // a write failed or the queue overflowed: drop everything
+	aborted bool // Shutdown ran out of time: no more writes at all
+}
+
+// NewUser prepares a user for conn; Server.Handler runs it.
+func NewUser(conn net.Conn, server *Server) *User {
+	addr := conn.RemoteAddr().String()
+	lim := rate.Inf
+	if server.cfg.Rate > 0 {
+		lim = rate.Limit(server.cfg.Rate)
+	}
+	return &User{
+		Name:       addr,
+		Addr:       addr,
+		conn:       conn,
+		server:     server,
+		limiter:    rate.NewLimiter(lim, server.cfg.Burst),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// SendMsg queues msg for this user and returns at once: the caller (often
+// a broadcast, with the user map locked) never waits for this user's socket.
+func (u *User) SendMsg(msg string) {
+	u.send([]byte(msg))
+}
+
+// send queues msg, which must not be modified afterwards (one message is
+// shared by every queue it is put in). If the queue would exceed
+// Config.QueueBytes, the user is too slow: its backlog is dropped and its
+// session stopped (fix 8).
+func (u *User) send(msg []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || u.failed {
+		return
+	}
+	if u.queued+len(msg) > u.server.cfg.QueueBytes {
+		clear(u.queue)
+		u.queue, u.queued, u.failed = nil, 0, true
+		u.stopLocked(leftSlow)
+		return
+	}
+	u.queue = append(u.queue, msg)
+	u.queued += len(msg)
+	u.signal()
+}
+
+// signal wakes the writer without ever blocking.
+func (u *User) signal() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ListenMessage is the user's writer goroutine: it takes everything queued
+// so far and writes it in one writev system call (fix 8: batches, not one
+// write per message), each batch under a write deadline. It closes the
+// connection when it returns, so the connection is closed exactly once.
+func (u *User) ListenMessage() {
+	defer close(u.writerDone)
+	defer u.conn.Close()
+	var batch [][]byte
+	for range u.wake {
+		u.mu.Lock()
+		batch, u.queue = u.queue, batch[:0]
+		u.queued = 0
+		closed, skip := u.closed, u.failed || u.aborted
+		if !skip && len(batch) > 0 {
+			// Under mu, so that an abort (which sets a past deadline) is
+			// never overwritten by this fresh one.
+			_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
+		}
+		u.mu.Unlock()
+		if !skip && len(batch) > 0 {
+			bufs := net.Buffers(batch) // WriteTo consumes its copy of the slice
+			if _, err := bufs.WriteTo(u.conn); err != nil {
+				u.writeFailed(err)
+			}
+		}
+		clear(batch) // let the messages go
+		if batch = batch[:0]; cap(batch) > maxKeptSlots {
+			batch = nil
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// writeFailed stops the session after a failed or timed-out write.
+func (u *User) writeFailed(err error) {
+	u.server.log.Debug("write failed", "addr", u.Addr, "err", err)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.queue)
+	u.queue, u.queued, u.failed = nil, 0, true
+	u.stopLocked(leftWrite)
+}
+
+// stop asks the session to end for reason r (the first reason wins). It
+// does not close anything: it wakes the reader, which ends the session.
+func (u *User) stop(r leaveReason) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.stopLocked(r)
+}
+
+func (u *User) stopLocked(r leaveReason) {
+	if u.reason != stillHere {
+		return
+	}
+	u.reason = r
+	close(u.done)
+	_ = u.conn.SetReadDeadline(longAgo)
+}
+
+// abort stops every further read and write at once (Shutdown out of time).
+func (u *User) abort() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.aborted = true
+	u.stopLocked(leftShutdown)
+	_ = u.conn.SetDeadline(longAgo)
+}
+
+// Close queues a last notice (if any), lets the writer flush the queue
+// and close the connection, and waits for it. Later messages are dropped.
+func (u *User) Close(notice string) {
+	u.mu.Lock()
+	if notice != "" && !u.failed {
+		u.queue = append(u.queue, []byte(notice))
+	}
+	u.closed = true
+	u.signal()
+	u.mu.Unlock()
+	<-u.writerDone
+}
+
+// Read reads from the connection for the line reader. Before each read it
+// renews the idle deadline (fix 10: the kick is a read deadline; there is
+// no timer goroutine and no channel to close), unless the session was
+// stopped, which a renewed deadline would otherwise hide.
+func (u *User) Read(p []byte) (int, error) {
+	u.mu.Lock()
+	if u.reason != stillHere {
+		u.mu.Unlock()
+		return 0, errStopped
+	}
+	if idle := u.server.cfg.Idle; idle > 0 {
+		_ = u.conn.SetReadDeadline(time.Now().Add(idle))
+	}
+	u.mu.Unlock()
+	return u.conn.Read(p)
+}
+
+// readLoop reads and handles the user's lines until the session ends, and
+// returns why it ended.
+func (u *User) readLoop() leaveReason {
+	lr := newLineReader(u, readBufSize, u.server.cfg.MaxLine)
+	var pause *time.Timer
+	for {
+		line, err := lr.ReadLine()
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			return u.leaveReason(err)
+		}
+		var msg string
+		if err == nil {
+			if msg = strings.TrimSpace(sanitize(line)); msg == "" {
+				continue // blank lines are ignored
+			}
+		}
+		// Fix 13: over its rate, a user's lines wait here. The server stops
+		// reading from it meanwhile, so TCP slows the sender down; no line
+		// is lost and nobody else waits.
+		if d := u.limiter.Reserve().Delay(); d > 0 {
+			if pause == nil {
+				pause = time.NewTimer(d)
+			} else {
+				pause.Reset(d)
+			}
+			select {
+			case <-pause.C:
+			case <-u.done:
+				pause.Stop()
+				return u.leaveReason(errStopped)
+			}
+		}
+		if err != nil { // fix 2: a line too long never reaches anybody else
+			u.SendMsg(fmt.Sprintf(replyTooLong, u.server.cfg.MaxLine))
+			continue
+		}
+		u.DoMessage(msg)
+	}
+}
+
+// leaveReason decides why the session ended after a read error: a stop
+// request wins, a missed read deadline is an idle kick, anything else means
+// the client has gone.
+func (u *User) leaveReason(err error) leaveReason {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.reason == stillHere {
+		r := leftQuit
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			r = leftIdle
+		}
+		u.stopLocked(r)
+	}
+	return u.reason
+}
+
+// DoMessage handles one line the user typed.
+func (u *User) DoMessage(msg string) {
+	cmd := parseCommand(msg)
+	switch cmd.kind {
+	case cmdWho:
+		u.server.who(u)
+	case cmdRename:
+		u.server.rename(u, cmd.name)
+	case cmdTo:
+		u.server.sendTo(u, cmd.name, cmd.text)
+	case cmdUsage:
+		u.SendMsg(cmd.text)
+	default:
+		u.server.BroadCast(u, cmd.text)
+	}
+}
