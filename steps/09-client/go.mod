@@ -1,3 +1,7 @@
 module im-workbook/steps/09-client
 
 go 1.25.0
+
+require github.com/stretchr/testify v1.12.1
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
