@@ -36,7 +36,14 @@ func TestRaceOnUserMap(t *testing.T) {
 	bob.await(t, "已上线\n")
 	alice.await(t, "已上线\n")
 
-	// bob 的名字就是他的地址。
+	// 先成功改一次名。回复是在持锁期间发出的，所以 alice 收到它时，之前的广播
+	// （ListenMessager 遍历 map）一定已经结束。否则 ListenMessager 遍历末尾对 map 的读
+	// 偶尔会晚于下面那次读，挤掉竞态检测器为这个地址记下的访问（影子内存只记最近几次），
+	// 报告就漏掉了。
+	alice.send(t, "rename alice\n")
+	alice.await(t, "用户名已修改为：alice\n")
+
+	// bob 的名字就是他的地址：这次改名不会成功，也不会加锁。
 	alice.send(t, "rename "+bob.c.LocalAddr().String()+"\n")
 	alice.await(t, "当前用户名已经被使用\n")
 
