@@ -338,6 +338,41 @@ func TestKnownBugScanlnCutsWords(t *testing.T) {
 	cl.quits(t, o, cl.addr)
 }
 
+// Known bug: a name with a space. fmt.Scanln reads "al", then fails on
+// the "i" of "ice" and drops it; the client renames itself "al". What is
+// left of the line, "ce\n", waits in standard input, and the menu reads
+// it as its choice: not a number, so 0, so the client quits.
+func TestKnownBugNameWithSpaceQuits(t *testing.T) {
+	c := newChat(t)
+	o := c.observe(t)
+	cl := c.startClient(t)
+	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	cl.atMenu(t)
+	cl.Type(t, "3\n")
+	cl.prompts.Expect(t, namePrompt)
+	cl.Type(t, "al ice\n")
+	require.NoError(t, cl.Exit(t), "exit status")
+	o.seen.Next(t, msg(cl.addr, "al", "下线"))
+}
+
+// Known bug: Enter at the name prompt sends "rename \n". The server cuts
+// the last byte and trims spaces: "rename" is too short to be the rename
+// command, so it goes to everyone as a public message.
+func TestKnownBugEmptyNameIsBroadcast(t *testing.T) {
+	c := newChat(t)
+	o := c.observe(t)
+	cl := c.startClient(t)
+	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	cl.atMenu(t)
+	cl.Type(t, "3\n")
+	cl.prompts.Expect(t, namePrompt)
+	cl.Type(t, "\n")
+	o.seen.Next(t, msg(cl.addr, cl.addr, "rename"))
+	cl.replies.Expect(t, msg(cl.addr, cl.addr, "rename"))
+	cl.atMenu(t)
+	cl.quits(t, o, cl.addr)
+}
+
 // Known bug: the menu reads an int with fmt.Scanln into a fresh variable
 // that starts at 0. When the read fails (an empty line, letters, the end
 // of input) the variable is still 0, and 0 means quit.
