@@ -12,7 +12,7 @@ import (
 	"im-workbook/chattest"
 )
 
-// 已知 bug（第 7 章引入，本章仍在）：服务器崩溃，panic: send on closed channel。
+// 已知 bug（第 7 章引入）：服务器崩溃，panic: send on closed channel。
 //
 // 对话记录做不到让它每次都发生：几个用户同时超时的时候，崩不崩取决于几微秒的先后。
 // 但教程代码里有一条路径是必然崩溃的，这个测试就走这条路：
