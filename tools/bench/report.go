@@ -1,0 +1,433 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"im-workbook/tools/internal/load"
+)
+
+// cell is one server's figure for a row: its text, and the number the
+// ratio columns and the chart use (NaN: none).
+type cell struct {
+	text string
+	num  float64
+}
+
+func none() cell { return cell{"–", math.NaN()} }
+
+// row is one line of the table.
+type row struct {
+	scenario, measure string
+	cells             map[string]cell
+	ratio             bool   // show final/ch08 and final/ncat
+	target            string // target for final, with ✅ or ❌
+}
+
+func (rep *report) markdown() string {
+	var b strings.Builder
+	p := rep.params
+	mode := "full"
+	if rep.quick {
+		mode = "quick (-quick: smaller scenarios; the targets are set for the full run)"
+	}
+	fmt.Fprintf(&b, "Run: `go run ./tools/bench` (%s), %s, %v in all.\n\n", mode, rep.when.Format("2006-01-02 15:04 UTC"), rep.took.Round(time.Second))
+	rows := rep.rows()
+	b.WriteString("| 场景 scenario | 指标 measure |")
+	for _, k := range rep.kinds {
+		fmt.Fprintf(&b, " %s |", k.name)
+	}
+	b.WriteString(" final/ch08 | final/ncat | 目标 target (final) |\n|---|---|")
+	for range rep.kinds {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|---:|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s |", r.scenario, r.measure)
+		for _, k := range rep.kinds {
+			c, ok := r.cells[k.name]
+			if !ok {
+				c = none()
+			}
+			fmt.Fprintf(&b, " %s |", c.text)
+		}
+		fmt.Fprintf(&b, " %s | %s | %s |\n", ratio(r, "ch08"), ratio(r, "ncat"), r.target)
+	}
+	b.WriteString("\n")
+	b.WriteString(rep.chart())
+	b.WriteString(rep.notes())
+	fmt.Fprintf(&b, "\nScenario sizes: fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.\n",
+		p.fanReaders, p.fanSenders, p.fanLines, p.fanSize, p.stReaders, p.stSenders, p.stLines, p.stSize,
+		float64(p.stSenders*p.stLines*(p.stSize+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter)
+	fmt.Fprintf(&b, "\nMachine:\n\n```\n%s```\n", rep.machine)
+	return b.String()
+}
+
+func ratio(r row, base string) string {
+	if !r.ratio {
+		return ""
+	}
+	f, okf := r.cells["final"]
+	o, oko := r.cells[base]
+	if !okf || !oko || math.IsNaN(f.num) || math.IsNaN(o.num) || o.num == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", f.num/o.num)
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✅"
+	}
+	return "❌"
+}
+
+func (rep *report) each(f func(o *outcome) (cell, bool)) map[string]cell {
+	m := map[string]cell{}
+	for _, k := range rep.kinds {
+		if c, ok := f(rep.out[k.name]); ok {
+			m[k.name] = c
+		}
+	}
+	return m
+}
+
+func (rep *report) final() *outcome { return rep.out["final"] }
+
+// rows builds the table.
+func (rep *report) rows() []row {
+	p := rep.params
+	var rows []row
+	fanRows := func(title string, get func(o *outcome) *load.Result) {
+		rate := rep.each(func(o *outcome) (cell, bool) {
+			r := get(o)
+			if r == nil {
+				return none(), true
+			}
+			return cell{fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate}, true
+		})
+		target := "≥ 3× ch08 and ≥ 3× ncat"
+		if f := rate["final"]; !math.IsNaN(f.num) {
+			ok := true
+			for _, base := range []string{"ch08", "ncat"} {
+				if c, has := rate[base]; has && !math.IsNaN(c.num) && f.num < 3*c.num {
+					ok = false
+				}
+			}
+			target += " " + mark(ok && get(rep.final()).Complete())
+		}
+		rows = append(rows,
+			row{scenario: title, measure: "deliveries/s", cells: rate, ratio: true, target: target},
+			row{measure: "every reader got every line intact", cells: rep.each(func(o *outcome) (cell, bool) {
+				return completeness(get(o)), true
+			})},
+			row{measure: "observer latency p50 / p99", cells: rep.each(func(o *outcome) (cell, bool) {
+				r := get(o)
+				if r == nil || r.Latencies == 0 {
+					return none(), true
+				}
+				return cell{fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50)}, true
+			})},
+			row{measure: "connect time (all welcomed)", cells: rep.each(func(o *outcome) (cell, bool) {
+				r := get(o)
+				if r == nil {
+					return none(), true
+				}
+				t := ms(r.ConnectTime)
+				if r.Refused > 0 || !r.Joined {
+					t += fmt.Sprintf(" (%d refused, all welcomed: %v)", r.Refused, r.Joined)
+				}
+				return cell{t, float64(r.ConnectTime)}, true
+			})},
+			row{measure: "server CPU / RSS during the run", cells: rep.each(func(o *outcome) (cell, bool) {
+				r := get(o)
+				if r == nil {
+					return none(), true
+				}
+				return cell{fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds()}, true
+			})},
+		)
+	}
+	fanRows(fmt.Sprintf("1 fan-out, lockstep (%d readers, %d×%d lines)", p.fanReaders, p.fanSenders, p.fanLines), func(o *outcome) *load.Result { return o.fan })
+	fanRows(fmt.Sprintf("1 fan-out, burst (%d readers, %d×%d lines)", p.fanReaders, p.fanSenders, p.fanLines), func(o *outcome) *load.Result { return o.fanBurst })
+
+	// Scenario 2.
+	title := fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep)", p.stReaders, p.stSenders, p.stLines, p.stSize)
+	plain := rep.each(func(o *outcome) (cell, bool) { return rateCell(o.plain), true })
+	with := rep.each(func(o *outcome) (cell, bool) {
+		if o.withStalled == nil || o.plain == nil || o.plain.Rate == 0 {
+			return rateCell(o.withStalled), true
+		}
+		c := rateCell(o.withStalled)
+		c.text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
+		return c, true
+	})
+	target2 := "others complete, ≥ 80% of own unstalled rate"
+	if f := rep.final(); f != nil && f.withStalled != nil && f.plain != nil {
+		target2 += " " + mark(f.withStalled.Complete() && f.withStalled.Rate >= 0.8*f.plain.Rate)
+	}
+	rows = append(rows,
+		row{scenario: title, measure: "deliveries/s without the stalled client", cells: plain, ratio: true},
+		row{measure: "deliveries/s with it (share of the rate without)", cells: with, ratio: true, target: target2},
+		row{measure: "every other reader got every line", cells: rep.each(func(o *outcome) (cell, bool) { return completeness(o.withStalled), true })},
+		row{measure: "what the server did", cells: rep.each(func(o *outcome) (cell, bool) { return stallCell(o.withStalled), true })},
+	)
+
+	// Scenario 3.
+	perUser := rep.each(func(o *outcome) (cell, bool) {
+		r := o.idle
+		if r == nil {
+			return none(), true
+		}
+		return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}, true
+	})
+	target3 := "≤ 10 KiB per user at 5,000 users"
+	if f := rep.final(); f != nil && f.idle != nil {
+		target3 += " " + mark(f.idle.Users >= 5000 && f.idle.PerUser() <= 10*1024)
+	}
+	rows = append(rows,
+		row{scenario: fmt.Sprintf("3 idle memory (%d users that never speak)", p.idleUsers), measure: "server RSS per connected user", cells: perUser, ratio: true, target: target3},
+		row{measure: "users connected / welcomed", cells: rep.each(func(o *outcome) (cell, bool) {
+			r := o.idle
+			if r == nil {
+				return none(), true
+			}
+			t := fmt.Sprintf("%d / %d", r.Users, r.JoinsSeen)
+			if !r.Settled {
+				t += " (still busy when measured)"
+			}
+			return cell{t, float64(r.Users)}, true
+		})},
+	)
+
+	// Scenario 4.
+	cpu := rep.each(func(o *outcome) (cell, bool) {
+		r := o.leave
+		switch {
+		case r == nil:
+			return none(), true
+		case r.Gone:
+			return cell{"crashed", math.NaN()}, true
+		}
+		return cell{fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds()}, true
+	})
+	target4 := "< 0.05 CPU s"
+	if f := rep.final(); f != nil && f.leave != nil {
+		target4 += " " + mark(!f.leave.Gone && f.leave.CPU < 50*time.Millisecond)
+	}
+	rows = append(rows, row{
+		scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
+		measure:  fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter),
+		cells:    cpu, ratio: true, target: target4,
+	})
+	return rows
+}
+
+func rateCell(r *load.Result) cell {
+	if r == nil {
+		return none()
+	}
+	return cell{fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate}
+}
+
+func completeness(r *load.Result) cell {
+	if r == nil {
+		return none()
+	}
+	if r.Complete() {
+		return cell{"yes", 1}
+	}
+	t := fmt.Sprintf("**no**: %.1f%% arrived intact", 100*float64(r.Delivered)/float64(max(r.Expected, 1)))
+	if r.Corrupt > 0 {
+		t += fmt.Sprintf(", %d damaged", r.Corrupt)
+	}
+	if r.Unattributed > 0 {
+		t += fmt.Sprintf(", %.0f%% without the sender's prefix", 100*float64(r.Unattributed)/float64(max(r.Delivered, 1)))
+	}
+	if r.TimedOut {
+		t += " (run capped by its time limit)"
+	}
+	return cell{t, 0}
+}
+
+func stallCell(r *load.Result) cell {
+	if r == nil {
+		return none()
+	}
+	var parts []string
+	if r.Stalled {
+		parts = append(parts, fmt.Sprintf("**stalled everyone** after %.0f%% of the lines", 100*float64(r.Delivered)/float64(max(r.Expected, 1))))
+	}
+	if r.StalledDropped > 0 {
+		parts = append(parts, "disconnected the stalled client")
+	}
+	if r.TimedOut {
+		parts = append(parts, "run capped by its time limit")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "kept the stalled client, others unaffected")
+	}
+	return cell{strings.Join(parts, "; "), math.NaN()}
+}
+
+// chart draws the headline figures as text bars, one group per measure.
+func (rep *report) chart() string {
+	type group struct {
+		title string
+		get   func(o *outcome) (float64, bool)
+		unit  func(float64) string
+	}
+	rate := func(get func(o *outcome) *load.Result) func(o *outcome) (float64, bool) {
+		return func(o *outcome) (float64, bool) {
+			r := get(o)
+			return rateOf(r), r != nil
+		}
+	}
+	perSec := func(v float64) string { return thousands(v) + "/s" }
+	groups := []group{
+		{"1 fan-out, lockstep: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fan }), perSec},
+		{"1 fan-out, burst: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fanBurst }), perSec},
+		{"2 with a stalled consumer: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.withStalled }), perSec},
+		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) (float64, bool) {
+			if o.idle == nil {
+				return 0, false
+			}
+			return o.idle.PerUser() / 1024, true
+		}, func(v float64) string { return fmt.Sprintf("%.2f KiB", v) }},
+		{"4 leaving: CPU seconds over 2 s (shorter is better)", func(o *outcome) (float64, bool) {
+			if o.leave == nil || o.leave.Gone {
+				return 0, false
+			}
+			return o.leave.CPU.Seconds(), true
+		}, func(v float64) string { return fmt.Sprintf("%.2f s", v) }},
+	}
+	var b strings.Builder
+	b.WriteString("```text\n")
+	for gi, g := range groups {
+		if gi > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(g.title + "\n")
+		top := 0.0
+		for _, k := range rep.kinds {
+			if v, ok := g.get(rep.out[k.name]); ok {
+				top = math.Max(top, v)
+			}
+		}
+		for _, k := range rep.kinds {
+			v, ok := g.get(rep.out[k.name])
+			if !ok {
+				fmt.Fprintf(&b, "  %-5s  (no figure)\n", k.name)
+				continue
+			}
+			fmt.Fprintf(&b, "  %-5s  %-40s %s\n", k.name, bar(v, top, 40), g.unit(v))
+		}
+	}
+	b.WriteString("```\n")
+	return b.String()
+}
+
+func rateOf(r *load.Result) float64 {
+	if r == nil {
+		return 0
+	}
+	return r.Rate
+}
+
+// bar is v as a bar of at most width cells, scaled to top, in eighths.
+func bar(v, top float64, width int) string {
+	if top <= 0 || v <= 0 {
+		return ""
+	}
+	eighths := int(math.Round(v / top * float64(width*8)))
+	if eighths == 0 {
+		eighths = 1 // a non-zero figure stays visible
+	}
+	partial := []string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
+	return strings.Repeat("█", eighths/8) + partial[eighths%8]
+}
+
+// notes explains what the table cannot: failures, crashes, checks.
+func (rep *report) notes() string {
+	var notes []string
+	if o := rep.out["ch08"]; o != nil && o.withStalled != nil && !o.withStalled.Stalled {
+		notes = append(notes, "**Check failed:** chapter 08 did not stall with a stalled consumer, so scenario 2 measured nothing: the stalled client's buffers held all the traffic. Raise the lines per sender.")
+	} else if o != nil && o.withStalled != nil {
+		notes = append(notes, "Check: chapter 08 did stall in scenario 2 (no reader got a line for 2 s), so the scenario measures what it should.")
+	}
+	names := make([]string, 0, len(rep.out))
+	for n := range rep.out {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		o := rep.out[n]
+		for _, sc := range sortedKeys(o.crashes) {
+			notes = append(notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", n, sc, o.crashes[sc]))
+		}
+		for _, sc := range sortedKeys(o.errs) {
+			notes = append(notes, fmt.Sprintf("%s, scenario %s did not run: %s", n, sc, o.errs[sc]))
+		}
+		for _, r := range []*load.Result{o.fan, o.fanBurst, o.plain, o.withStalled} {
+			if r != nil && r.SendErr != "" {
+				notes = append(notes, fmt.Sprintf("%s: a sender got `%s`", n, r.SendErr))
+				break
+			}
+		}
+		if o.idle != nil && o.idle.Refused > 0 {
+			notes = append(notes, fmt.Sprintf("%s refused %d of %d idle users (%s).", n, o.idle.Refused, rep.params.idleUsers, o.idle.RefusedErr))
+		}
+		if o.idle != nil && !o.idle.Settled {
+			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Users))
+		}
+		if o.leave != nil && !o.leave.Spoke {
+			notes = append(notes, fmt.Sprintf("%s: in scenario 4 not every user's line arrived before they quit.", n))
+		}
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "\n" + "- " + strings.Join(notes, "\n- ") + "\n"
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// thousands formats v rounded, with thin separators: 1,234,567.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

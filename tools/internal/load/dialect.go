@@ -1,0 +1,89 @@
+package load
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// A Dialect is what a server says around the lines it relays.
+type Dialect struct {
+	Name string
+	// Echo: the server sends a sender its own lines too (the chapters do,
+	// ncat --chat does not).
+	Echo bool
+	// KeepAlive is a line a reader can send now and then that the server
+	// answers to that reader alone, so that an idle kick (chapter 08: 10 s)
+	// does not hit readers that only listen; nil: none needed.
+	KeepAlive []byte
+	// joined reports whether a line announces that a user came online.
+	joined func(line string) bool
+	// prefix reports whether head (the text before a load line's token)
+	// is the server's attribution of a relayed line ("[addr]name: ").
+	prefix func(head []byte) bool
+	// kicked reports whether a line tells its reader it is being dropped.
+	kicked func(line string) bool
+}
+
+// Joined reports whether line announces that a user came online.
+func (d *Dialect) Joined(line string) bool { return d.joined(line) }
+
+// Attributed reports whether head, the text in front of a relayed line's
+// token, names its sender as the server's protocol says it should.
+func (d *Dialect) Attributed(head []byte) bool { return d.prefix(head) }
+
+// Kicked reports whether line tells its reader that it is being dropped.
+func (d *Dialect) Kicked(line string) bool { return d.kicked(line) }
+
+// The chapters: "[127.0.0.1:5000]127.0.0.1:5000: 已上线" on joining, every
+// line relayed as "[addr]name: text", the sender included.
+var tutorial = &Dialect{
+	Name:      "tutorial",
+	Echo:      true,
+	KeepAlive: []byte("who\n"),
+	joined:    func(l string) bool { return strings.HasPrefix(l, "[") && strings.HasSuffix(l, ": 已上线") },
+	prefix:    func(h []byte) bool { return bytes.HasPrefix(h, []byte("[")) && bytes.HasSuffix(h, []byte(": ")) },
+	kicked:    func(l string) bool { return strings.HasPrefix(l, "你被踢了") },
+}
+
+// final keeps the chapters' protocol (every reply ends with a newline).
+var final = &Dialect{
+	Name:      "final",
+	Echo:      true,
+	KeepAlive: []byte("who\n"),
+	joined:    tutorial.joined,
+	prefix:    tutorial.prefix,
+	kicked: func(l string) bool {
+		for _, p := range []string{"你被踢了", "你接收消息太慢", "服务器已满", "服务器正在关闭"} {
+			if strings.HasPrefix(l, p) {
+				return true
+			}
+		}
+		return false
+	},
+}
+
+// ncat --chat: "<announce> 127.0.0.1 is connected as <user5>." on joining
+// (the newcomer gets its own announcement too), every chunk it reads from
+// a client relayed to the others only, as "<user5> text".
+var ncat = &Dialect{
+	Name: "ncat",
+	Echo: false,
+	joined: func(l string) bool {
+		return strings.HasPrefix(l, "<announce> ") && strings.Contains(l, " is connected as <user")
+	},
+	prefix: func(h []byte) bool { return bytes.HasPrefix(h, []byte("<user")) && bytes.HasSuffix(h, []byte("> ")) },
+	kicked: func(string) bool { return false },
+}
+
+// Dialects lists the dialects by name.
+var Dialects = map[string]*Dialect{"tutorial": tutorial, "final": final, "ncat": ncat}
+
+// DialectNamed returns the dialect called name.
+func DialectNamed(name string) (*Dialect, error) {
+	d, ok := Dialects[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown dialect %q (want tutorial, final or ncat)", name)
+	}
+	return d, nil
+}

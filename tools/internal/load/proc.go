@@ -1,0 +1,73 @@
+package load
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Proc reads a process's resident memory and CPU time from /proc (Linux).
+type Proc struct{ Pid int }
+
+// clockTick is USER_HZ, the unit of the times in /proc/<pid>/stat; it is
+// 100 on every Linux architecture Go supports.
+const clockTick = 100
+
+// RSS returns the process's resident set size in bytes.
+func (p Proc) RSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseRSS(data)
+}
+
+// parseRSS reads the VmRSS line of /proc/<pid>/status ("VmRSS:  1234 kB").
+func parseRSS(status []byte) (int64, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("odd VmRSS line %q", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		return kb * 1024, err
+	}
+	return 0, fmt.Errorf("no VmRSS line")
+}
+
+// CPU returns the user plus system CPU time the process has used, all
+// threads together, at 10 ms resolution.
+func (p Proc) CPU() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPU(data)
+}
+
+// parseCPU reads utime and stime, fields 14 and 15 of /proc/<pid>/stat.
+// The command name (field 2) is in parentheses and may hold spaces, so
+// fields are counted from the last ')'.
+func parseCPU(stat []byte) (time.Duration, error) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("odd stat %q", stat)
+	}
+	f := strings.Fields(string(stat[end+1:])) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short stat %q", stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("odd stat times %q %q", f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTick, nil
+}

@@ -1,0 +1,607 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Mode is how senders pace their lines.
+type Mode int
+
+const (
+	// Lockstep: a sender writes its next line only once the observer has
+	// seen the previous one, so a server never gets two of one sender's
+	// lines in one read.
+	Lockstep Mode = iota
+	// Burst: senders write line after line as fast as the server takes them.
+	Burst
+)
+
+func (m Mode) String() string {
+	if m == Burst {
+		return "burst"
+	}
+	return "lockstep"
+}
+
+// ParseMode reads "lockstep" or "burst".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "lockstep":
+		return Lockstep, nil
+	case "burst":
+		return Burst, nil
+	}
+	return 0, fmt.Errorf("unknown mode %q (want lockstep or burst)", s)
+}
+
+// Config describes a fan-out run: Senders clients send Lines lines each, of
+// Size bytes, and Readers clients (the first is the observer) read them.
+type Config struct {
+	Addr    string
+	Dialect *Dialect
+	Readers int
+	Senders int
+	Lines   int
+	Size    int // bytes per line, without the newline
+	Mode    Mode
+	// Stalled clients connect, shrink their receive buffer to
+	// StalledRcvBuf bytes and never read.
+	Stalled       int
+	StalledRcvBuf int
+	// Pid, when not 0, is the server's process: its RSS and CPU time are
+	// reported.
+	Pid int
+	// StallAfter: the run stops as stalled when no reader gets a line for
+	// this long. Timeout bounds the whole run, connecting included.
+	StallAfter time.Duration
+	Timeout    time.Duration
+	// DialParallel is how many connections are dialled at once.
+	DialParallel int
+	// KeepAlive, when not 0, makes every reader send the dialect's
+	// keep-alive line this often (chapter 08 kicks a silent user after 10 s).
+	KeepAlive time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Size <= 0 {
+		c.Size = 64
+	}
+	if c.StalledRcvBuf <= 0 {
+		c.StalledRcvBuf = 4096
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 2 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.DialParallel <= 0 {
+		c.DialParallel = 8
+	}
+}
+
+// Result is what a fan-out run measured.
+type Result struct {
+	Clients     int           // connections opened
+	Refused     int           // connections the server refused or reset while connecting
+	RefusedErr  string        // the first such error
+	Joined      bool          // the observer saw every client come online
+	Unwelcomed  bool          // connecting stopped: the server went welcomeWait without announcing a user
+	ConnectTime time.Duration // first dial until the observer saw everyone join
+
+	Expected        int64 // lines the readers should get: Readers × Senders × Lines
+	Delivered       int64 // lines the readers got intact and attributed (each once per reader)
+	Corrupt         int64 // lines that arrived damaged
+	Duplicates      int64 // lines a reader got twice
+	Unattributed    int64 // lines that arrived intact but without the server's sender prefix (not delivered)
+	CompleteReaders int   // readers that got every line
+	Duration        time.Duration
+	Rate            float64 // Delivered per second of Duration
+	P50, P99        time.Duration
+	Latencies       int // samples behind P50 and P99
+
+	Stalled      bool   // stopped because no line arrived for StallAfter
+	TimedOut     bool   // stopped at Timeout
+	SendErr      string // the first error a sender got
+	Kicked       int    // readers the server told they were dropped
+	Disconnected int    // readers whose connection the server closed
+
+	StalledDropped int // stalled clients the server disconnected
+
+	RSS int64         // server RSS at the end, bytes (with Pid)
+	CPU time.Duration // server CPU time from first dial to the end (with Pid)
+}
+
+// Complete reports whether every reader got every line, intact.
+func (r *Result) Complete() bool {
+	return r.Expected > 0 && r.Delivered == r.Expected && r.Corrupt == 0
+}
+
+// role is what a connection does in a run.
+type role int
+
+const (
+	observer role = iota // reads and parses every line, timestamps, acks senders, counts joins
+	reader               // reads and parses every line
+	drainer              // reads and discards
+	sender               // sends lines, discards what it gets
+	stalled              // never reads
+)
+
+// welcomeWait is how long connecting waits for the server to announce a
+// user before it gives up.
+const welcomeWait = 3 * time.Second
+
+// run is the shared state of one run.
+type run struct {
+	cfg   Config
+	paced bool      // dial at most DialParallel users ahead of their welcome
+	base  time.Time // times below are nanoseconds since base
+	total int       // lines per reader: Senders × Lines
+
+	joins        atomic.Int64
+	delivered    atomic.Int64
+	corrupt      atomic.Int64
+	duplicates   atomic.Int64
+	unattributed atomic.Int64
+	complete     atomic.Int64
+	kicked       atomic.Int64
+	disconnected atomic.Int64
+	firstSend    atomic.Int64
+	lastDelivery atomic.Int64
+
+	sentAt []atomic.Int64 // per line, when its sender wrote it
+	recvAt []atomic.Int64 // per line, when the observer got it
+	acks   []chan int     // per sender, the observer's sightings (lockstep)
+
+	closing atomic.Bool   // we are closing the connections: errors are ours
+	quit    chan struct{} // closed when the connections are about to close
+	allDone chan struct{} // closed when every reader is complete
+	done    sync.Once
+	sendErr atomic.Pointer[string]
+	wg      sync.WaitGroup
+}
+
+func (r *run) now() int64 { return int64(time.Since(r.base)) }
+
+// Run performs one fan-out run.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 {
+		return nil, errors.New("need at least one reader")
+	}
+	if cfg.Dialect == nil {
+		return nil, errors.New("no dialect")
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	r := &run{
+		cfg:     cfg,
+		paced:   true,
+		base:    time.Now(),
+		total:   cfg.Senders * cfg.Lines,
+		allDone: make(chan struct{}),
+		quit:    make(chan struct{}),
+	}
+	r.sentAt = make([]atomic.Int64, r.total)
+	r.recvAt = make([]atomic.Int64, r.total)
+	r.acks = make([]chan int, cfg.Senders)
+	for i := range r.acks {
+		r.acks[i] = make(chan int, cfg.Lines)
+	}
+	res := &Result{Expected: int64(cfg.Readers) * int64(r.total)}
+	var cpu0 time.Duration
+	proc := Proc{cfg.Pid}
+	if cfg.Pid != 0 {
+		var err error
+		if cpu0, err = proc.CPU(); err != nil {
+			return nil, fmt.Errorf("server process: %w", err)
+		}
+	}
+
+	roles := make([]role, 0, cfg.Readers+cfg.Senders+cfg.Stalled)
+	roles = append(roles, observer)
+	for range cfg.Readers - 1 {
+		roles = append(roles, reader)
+	}
+	for range cfg.Senders {
+		roles = append(roles, sender)
+	}
+	for range cfg.Stalled {
+		roles = append(roles, stalled)
+	}
+	conns := r.connect(ctx, roles, res)
+	defer r.closeAll(conns)
+	res.ConnectTime = time.Since(r.base)
+
+	if res.Joined && r.total > 0 {
+		r.send(ctx, conns, roles, res)
+	}
+	if cfg.Pid != 0 {
+		if rss, err := proc.RSS(); err == nil {
+			res.RSS = rss
+		}
+		if cpu1, err := proc.CPU(); err == nil {
+			res.CPU = cpu1 - cpu0
+		}
+	}
+	r.collect(res)
+	res.StalledDropped = stalledDropped(conns, roles)
+	return res, nil
+}
+
+// connect dials a connection per role and starts its goroutine. The
+// observer connects first and alone, so that it sees everyone else join;
+// connect returns once it has (res.Joined), or at the timeout. Paced, at
+// most DialParallel users are dialled and not yet welcomed; otherwise
+// DialParallel dials run at once, whatever the server makes of them.
+func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn {
+	conns := make([]net.Conn, len(roles))
+	dialOne := func(i int) {
+		c, err := r.dial(ctx, roles[i])
+		r.opened(c, err, i, roles, conns, res)
+	}
+	dialOne(0)
+	if conns[0] == nil {
+		return conns
+	}
+	if !r.waitJoins(ctx, 1) {
+		return conns
+	}
+	// At most DialParallel connections are dialled and not yet welcomed
+	// (their join not yet seen): a server that accepts slowly (ncat
+	// --chat listens with a backlog of 10) is not flooded with SYNs that
+	// the kernel drops and the client resends a second later.
+	if !r.paced {
+		sem := make(chan struct{}, r.cfg.DialParallel)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				c, err := r.dial(ctx, roles[i])
+				mu.Lock()
+				defer mu.Unlock()
+				r.opened(c, err, i, roles, conns, res)
+			})
+		}
+		wg.Wait()
+		res.Joined = r.waitJoins(ctx, int64(res.Clients))
+		return conns
+	}
+	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
+		wctx, cancel := context.WithTimeout(ctx, welcomeWait)
+		ok := r.waitJoins(wctx, int64(res.Clients-r.cfg.DialParallel+1))
+		cancel()
+		if !ok && ctx.Err() == nil {
+			res.Unwelcomed = true // the server stopped welcoming users: stop connecting
+			break
+		}
+		dialOne(i)
+	}
+	res.Joined = r.waitJoins(ctx, int64(res.Clients))
+	return conns
+}
+
+// opened records the outcome of dialling connection i.
+func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Result) {
+	if err != nil {
+		res.Refused++
+		if res.RefusedErr == "" {
+			res.RefusedErr = err.Error()
+		}
+		return
+	}
+	conns[i] = c
+	res.Clients++
+	r.start(c, roles[i])
+}
+
+func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if ro == stalled {
+		size := r.cfg.StalledRcvBuf
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	return d.DialContext(ctx, "tcp", r.cfg.Addr)
+}
+
+// waitJoins waits until the observer has seen n users come online.
+func (r *run) waitJoins(ctx context.Context, n int64) bool {
+	return waitCount(ctx, &r.joins, n)
+}
+
+// start runs the goroutine of connection i.
+func (r *run) start(c net.Conn, ro role) {
+	switch ro {
+	case observer, reader:
+		r.wg.Go(func() { r.read(c, ro == observer) })
+		if ka := r.cfg.Dialect.KeepAlive; r.cfg.KeepAlive > 0 && ka != nil {
+			r.wg.Go(func() { r.keepAlive(c, ka) })
+		}
+	case drainer, sender:
+		r.wg.Go(func() {
+			_, err := io.Copy(io.Discard, c)
+			r.lost(err)
+		})
+	}
+}
+
+// keepAlive sends line every cfg.KeepAlive until the run ends.
+func (r *run) keepAlive(c net.Conn, line []byte) {
+	t := time.NewTicker(r.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-t.C:
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// lost counts a connection the server closed (not one we closed).
+func (r *run) lost(error) {
+	if !r.closing.Load() {
+		r.disconnected.Add(1)
+	}
+}
+
+// maxLine bounds a line a reader assembles; a longer one is damaged.
+const maxLine = 1 << 20
+
+// read parses every line a reader gets. Counters shared with the other
+// readers are updated once per read, not once per line, so that the load
+// generator spends its CPU time on reading rather than on contention.
+func (r *run) read(c net.Conn, isObserver bool) {
+	st := readerState{got: make([]bool, r.total), observer: isObserver}
+	parser := NewParser(r.cfg.Size)
+	buf := make([]byte, 64<<10)
+	var partial []byte // the start of a line that a later read completes
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			now := r.now()
+			st.fresh = 0
+			data := buf[:n]
+			for len(data) > 0 {
+				nl := bytes.IndexByte(data, '\n')
+				if nl < 0 {
+					if len(partial)+len(data) > maxLine {
+						partial = partial[:0] // drop it; what follows has no token
+						r.corrupt.Add(1)
+					} else {
+						partial = append(partial, data...)
+					}
+					break
+				}
+				line := data[:nl]
+				data = data[nl+1:]
+				if len(partial) > 0 {
+					partial = append(partial, line...)
+					line = partial
+				}
+				r.handle(line, parser, &st, now)
+				partial = partial[:0]
+			}
+			if st.fresh > 0 {
+				r.delivered.Add(st.fresh)
+				r.lastDelivery.Store(now)
+				if st.count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
+					r.done.Do(func() { close(r.allDone) })
+				}
+			}
+		}
+		if err != nil {
+			r.lost(err)
+			return
+		}
+	}
+}
+
+// readerState is one reader's own record.
+type readerState struct {
+	got      []bool // per line: received intact and attributed
+	count    int    // lines in got
+	fresh    int64  // lines new in the current read
+	observer bool
+}
+
+// handle accounts for one received line. A line counts as delivered when
+// it arrives intact and with the server's attribution of its sender: a
+// line without it (the tutorial and ncat glue lines that arrive in one
+// read together) could have been written by anybody.
+func (r *run) handle(line []byte, parser *Parser, st *readerState, now int64) {
+	p := parser.Parse(line)
+	if !p.OK {
+		switch {
+		case st.observer && r.cfg.Dialect.Joined(string(line)):
+			r.joins.Add(1)
+		case r.cfg.Dialect.Kicked(string(line)):
+			r.kicked.Add(1)
+		}
+		return
+	}
+	if p.Sender >= r.cfg.Senders || p.Seq >= r.cfg.Lines || !p.Intact {
+		r.corrupt.Add(1)
+		return
+	}
+	if !r.cfg.Dialect.Attributed(p.Head) {
+		r.unattributed.Add(1)
+		return
+	}
+	idx := p.Sender*r.cfg.Lines + p.Seq
+	if st.got[idx] {
+		r.duplicates.Add(1)
+		return
+	}
+	st.got[idx] = true
+	st.count++
+	st.fresh++
+	if st.observer {
+		r.recvAt[idx].Store(now)
+		select {
+		case r.acks[p.Sender] <- p.Seq:
+		default:
+		}
+	}
+}
+
+// send runs the senders and waits until every reader is complete, the
+// run stalls, or it times out.
+func (r *run) send(ctx context.Context, conns []net.Conn, roles []role, res *Result) {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r.firstSend.Store(r.now())
+	var wg sync.WaitGroup
+	s := 0
+	for i, ro := range roles {
+		if ro != sender {
+			continue
+		}
+		if conns[i] != nil {
+			n := s
+			wg.Go(func() { r.sendLines(sctx, conns[i], n) })
+		}
+		s++
+	}
+	// Watch progress.
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	last, lastChange := r.delivered.Load(), time.Now()
+watch:
+	for {
+		select {
+		case <-r.allDone:
+			break watch
+		case <-ctx.Done():
+			res.TimedOut = true
+			break watch
+		case <-t.C:
+			if d := r.delivered.Load(); d != last {
+				last, lastChange = d, time.Now()
+			} else if time.Since(lastChange) >= r.cfg.StallAfter {
+				res.Stalled = true
+				break watch
+			}
+		}
+	}
+	stop()
+	// A sender blocked in Write (the server stopped reading) is freed by
+	// closing its connection; collect first so as not to count that.
+	r.closing.Store(true)
+	for i, ro := range roles {
+		if ro == sender && conns[i] != nil {
+			_ = conns[i].SetWriteDeadline(time.Now())
+		}
+	}
+	wg.Wait()
+}
+
+func (r *run) sendLines(ctx context.Context, c net.Conn, s int) {
+	for seq := range r.cfg.Lines {
+		if ctx.Err() != nil {
+			return
+		}
+		line := append(Line(s, seq, r.cfg.Size), '\n')
+		r.sentAt[s*r.cfg.Lines+seq].Store(r.now())
+		if _, err := c.Write(line); err != nil {
+			if !r.closing.Load() {
+				msg := err.Error()
+				r.sendErr.CompareAndSwap(nil, &msg)
+			}
+			return
+		}
+		if r.cfg.Mode == Lockstep {
+			select {
+			case <-ctx.Done():
+				return
+			case got := <-r.acks[s]:
+				for got < seq { // an older sighting; wait for this one
+					select {
+					case <-ctx.Done():
+						return
+					case got = <-r.acks[s]:
+					}
+				}
+			}
+		}
+	}
+}
+
+// collect fills in the counters and latencies.
+func (r *run) collect(res *Result) {
+	res.Delivered = r.delivered.Load()
+	res.Corrupt = r.corrupt.Load()
+	res.Duplicates = r.duplicates.Load()
+	res.Unattributed = r.unattributed.Load()
+	res.CompleteReaders = int(r.complete.Load())
+	res.Kicked = int(r.kicked.Load())
+	res.Disconnected = int(r.disconnected.Load())
+	if p := r.sendErr.Load(); p != nil {
+		res.SendErr = *p
+	}
+	if last := r.lastDelivery.Load(); last > 0 {
+		res.Duration = time.Duration(last - r.firstSend.Load())
+	}
+	res.Rate = Rate(res.Delivered, res.Duration)
+	var lat []time.Duration
+	for i := range r.recvAt {
+		if got := r.recvAt[i].Load(); got > 0 {
+			lat = append(lat, time.Duration(got-r.sentAt[i].Load()))
+		}
+	}
+	res.Latencies = len(lat)
+	res.P50 = Percentile(lat, 50)
+	res.P99 = Percentile(lat, 99)
+}
+
+// closeAll closes every connection and waits for their goroutines.
+func (r *run) closeAll(conns []net.Conn) {
+	r.closing.Store(true)
+	close(r.quit)
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	r.wg.Wait()
+}
+
+// stalledDropped reads what the stalled clients were sent, briefly, to
+// see whether the server closed them.
+func stalledDropped(conns []net.Conn, roles []role) int {
+	n := 0
+	for i, ro := range roles {
+		if ro != stalled || conns[i] == nil {
+			continue
+		}
+		c := conns[i]
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := io.Copy(io.Discard, c)
+		var ne net.Error
+		if !(errors.As(err, &ne) && ne.Timeout()) {
+			n++ // EOF or reset: the server dropped it
+		}
+	}
+	return n
+}

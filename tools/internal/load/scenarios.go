@@ -1,0 +1,214 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// IdleConfig describes an idle-memory run: Users clients connect and never
+// speak (they read what they are sent).
+type IdleConfig struct {
+	Addr    string
+	Dialect *Dialect
+	Users   int
+	Pid     int // the server's process, required
+	// Timeout bounds the run from the first dial: RSS is taken then at the
+	// latest, settled or not.
+	Timeout      time.Duration
+	DialParallel int
+	// Paced: dial at most DialParallel users ahead of their welcome (for
+	// a server that accepts slowly, such as ncat --chat); otherwise
+	// DialParallel dials run at once.
+	Paced bool
+}
+
+// IdleResult is what an idle run measured.
+type IdleResult struct {
+	Users        int // connected
+	Refused      int
+	RefusedErr   string
+	Joined       bool // the observer saw every user come online
+	JoinsSeen    int  // users the observer saw come online, itself included
+	ConnectTime  time.Duration
+	Settled      bool  // the server's CPU went quiet before RSS was taken
+	RSSBefore    int64 // bytes, before the first dial
+	RSSAfter     int64
+	Disconnected int // users the server closed before the measurement
+}
+
+// PerUser is the RSS growth per connected user, in bytes.
+func (r *IdleResult) PerUser() float64 {
+	if r.Users == 0 {
+		return 0
+	}
+	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Users)
+}
+
+// Idle performs an idle-memory run.
+func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
+	if cfg.Pid == 0 || cfg.Dialect == nil || cfg.Users < 1 {
+		return nil, errors.New("idle run needs a server pid, a dialect and users")
+	}
+	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Timeout: cfg.Timeout, DialParallel: cfg.DialParallel}
+	c.defaults()
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	proc := Proc{cfg.Pid}
+	res := &IdleResult{}
+	var err error
+	if res.RSSBefore, err = proc.RSS(); err != nil {
+		return nil, fmt.Errorf("server process: %w", err)
+	}
+	r := &run{cfg: c, paced: cfg.Paced, base: time.Now(), allDone: make(chan struct{}), quit: make(chan struct{})}
+	roles := []role{observer}
+	for range cfg.Users - 1 {
+		roles = append(roles, drainer)
+	}
+	var fr Result
+	conns := r.connect(ctx, roles, &fr)
+	defer r.closeAll(conns)
+	res.Users, res.Refused, res.RefusedErr = fr.Clients, fr.Refused, fr.RefusedErr
+	res.Joined, res.ConnectTime = fr.Joined, time.Since(r.base)
+	res.JoinsSeen = int(r.joins.Load())
+	res.Settled = settle(ctx, proc)
+	res.RSSAfter, err = proc.RSS()
+	res.Disconnected = int(r.disconnected.Load())
+	return res, err
+}
+
+// settle waits until the process uses (almost) no CPU over a quarter of a
+// second, twice running, or ctx ends.
+func settle(ctx context.Context, p Proc) bool {
+	const step = 250 * time.Millisecond
+	prev, err := p.CPU()
+	if err != nil {
+		return false
+	}
+	quiet := 0
+	for quiet < 2 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(step):
+		}
+		cur, err := p.CPU()
+		if err != nil {
+			return false
+		}
+		if cur-prev <= 10*time.Millisecond {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev = cur
+	}
+	return true
+}
+
+// LeaveConfig describes a leaving run: Users clients connect, each says
+// one line, all quit; After later the server's CPU time is measured over
+// Window.
+type LeaveConfig struct {
+	Addr    string
+	Dialect *Dialect
+	Users   int
+	Pid     int // the server's process, required
+	After   time.Duration
+	Window  time.Duration
+	Timeout time.Duration // bounds connecting and chatting, not the wait
+}
+
+// LeaveResult is what a leaving run measured.
+type LeaveResult struct {
+	Users      int
+	Refused    int
+	RefusedErr string
+	Spoke      bool          // the observer saw every user's line before they quit
+	CPU        time.Duration // server CPU time over the window
+	Gone       bool          // the server process had ended by the end of the window
+}
+
+// Leave performs a leaving run.
+func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
+	if cfg.Pid == 0 || cfg.Dialect == nil || cfg.Users < 1 {
+		return nil, errors.New("leaving run needs a server pid, a dialect and users")
+	}
+	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Senders: cfg.Users, Lines: 1, Timeout: cfg.Timeout}
+	c.defaults()
+	cctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	r := &run{cfg: c, paced: true, base: time.Now(), total: cfg.Users, allDone: make(chan struct{}), quit: make(chan struct{})}
+	r.sentAt = make([]atomic.Int64, r.total)
+	r.recvAt = make([]atomic.Int64, r.total)
+	r.acks = make([]chan int, cfg.Users)
+	for i := range r.acks {
+		r.acks[i] = make(chan int, 1)
+	}
+	roles := []role{observer}
+	for range cfg.Users - 1 {
+		roles = append(roles, drainer)
+	}
+	var fr Result
+	conns := r.connect(cctx, roles, &fr)
+	res := &LeaveResult{Users: fr.Clients, Refused: fr.Refused, RefusedErr: fr.RefusedErr}
+	if fr.Joined {
+		for i, conn := range conns {
+			if conn != nil {
+				_, _ = conn.Write(append(Line(i, 0, c.Size), '\n'))
+			}
+		}
+		want := int64(fr.Clients)
+		if !cfg.Dialect.Echo {
+			want-- // the observer does not get its own line
+		}
+		res.Spoke = waitCount(cctx, &r.delivered, want)
+	}
+	r.closeAll(conns) // everyone quits
+	proc := Proc{cfg.Pid}
+	if !sleep(ctx, cfg.After) {
+		return nil, ctx.Err()
+	}
+	cpu0, err := proc.CPU()
+	if err != nil {
+		res.Gone = true
+		return res, nil
+	}
+	if !sleep(ctx, cfg.Window) {
+		return nil, ctx.Err()
+	}
+	cpu1, err := proc.CPU()
+	if err != nil {
+		res.Gone = true
+		return res, nil
+	}
+	res.CPU = cpu1 - cpu0
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// waitCount waits until n reaches want.
+func waitCount(ctx context.Context, n *atomic.Int64, want int64) bool {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for n.Load() < want {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}

@@ -1,0 +1,126 @@
+// Command loadgen drives a chat server that speaks the workbook's line
+// protocol (the chapters, final) or ncat --chat's, over loopback, and
+// reports what it measured. See tools/README.md.
+//
+//	go run ./tools/loadgen -addr 127.0.0.1:8888 -dialect tutorial -readers 200 -senders 8 -lines 200
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"im-workbook/tools/internal/load"
+)
+
+func main() {
+	var (
+		addr     = flag.String("addr", "127.0.0.1:8888", "server address (loopback)")
+		dialect  = flag.String("dialect", "tutorial", "what the server speaks: tutorial, final or ncat")
+		scenario = flag.String("scenario", "fanout", "fanout, idle (users connect and never speak) or leave (users say a line and quit)")
+		readers  = flag.Int("readers", 200, "fanout: reading clients (the first is the observer)")
+		senders  = flag.Int("senders", 8, "fanout: sending clients")
+		lines    = flag.Int("lines", 200, "fanout: lines per sender")
+		size     = flag.Int("size", 64, "bytes per line, without the newline")
+		mode     = flag.String("mode", "lockstep", "fanout: lockstep (next line once the observer saw the last) or burst")
+		stalledN = flag.Int("stalled", 0, "fanout: clients that connect and never read")
+		rcvbuf   = flag.Int("stalled-rcvbuf", 4096, "fanout: receive buffer of a stalled client, bytes")
+		users    = flag.Int("users", 5000, "idle, leave: clients")
+		pid      = flag.Int("pid", 0, "server process id, for its RSS and CPU time (required by idle and leave)")
+		stall    = flag.Duration("stall-after", 2*time.Second, "fanout: stop as stalled when no line arrives for this long")
+		timeout  = flag.Duration("timeout", 8*time.Second, "bound on a run from the first dial (chapter 08 kicks a silent user after 10s)")
+		after    = flag.Duration("after", 12*time.Second, "leave: wait this long after everyone quit")
+		window   = flag.Duration("window", 2*time.Second, "leave: then measure the server's CPU time over this long")
+		keep     = flag.Duration("keepalive", 0, "fanout: every reader sends the dialect's keep-alive line (who) this often; 0: never")
+		paced    = flag.Bool("idle-paced", false, "idle: dial at most -dial-parallel users ahead of their welcome (fanout and leave always do)")
+		parallel = flag.Int("dial-parallel", 8, "connections dialled at once (ncat --chat listens with a backlog of 10)")
+	)
+	flag.Parse()
+	d, err := load.DialectNamed(*dialect)
+	if err != nil {
+		fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch *scenario {
+	case "fanout":
+		m, err := load.ParseMode(*mode)
+		if err != nil {
+			fail(err)
+		}
+		res, err := load.Run(ctx, load.Config{
+			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
+			Mode: m, Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+		})
+		if err != nil {
+			fail(err)
+		}
+		printRun(os.Stdout, res, *pid != 0)
+	case "idle":
+		res, err := load.Idle(ctx, load.IdleConfig{Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel, Paced: *paced})
+		if err != nil {
+			fail(err)
+		}
+		printIdle(os.Stdout, res)
+	case "leave":
+		res, err := load.Leave(ctx, load.LeaveConfig{Addr: *addr, Dialect: d, Users: *users, Pid: *pid, After: *after, Window: *window, Timeout: *timeout})
+		if err != nil {
+			fail(err)
+		}
+		printLeave(os.Stdout, res, *after, *window)
+	default:
+		fail(fmt.Errorf("unknown scenario %q (want fanout, idle or leave)", *scenario))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(2)
+}
+
+func printRun(w io.Writer, r *load.Result, server bool) {
+	fmt.Fprintf(w, "clients          %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
+	fmt.Fprintf(w, "connect time     %v (all joined: %v, server stopped welcoming users: %v)\n", r.ConnectTime.Round(time.Millisecond), r.Joined, r.Unwelcomed)
+	fmt.Fprintf(w, "deliveries       %d of %d intact and attributed (%.1f%%); %d damaged, %d duplicated, %d intact but without the sender's prefix\n",
+		r.Delivered, r.Expected, pct(r.Delivered, r.Expected), r.Corrupt, r.Duplicates, r.Unattributed)
+	fmt.Fprintf(w, "complete         %v (%d readers got every line)\n", r.Complete(), r.CompleteReaders)
+	fmt.Fprintf(w, "rate             %.0f deliveries/s over %v\n", r.Rate, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "observer latency p50 %v, p99 %v (%d lines)\n", r.P50, r.P99, r.Latencies)
+	fmt.Fprintf(w, "stopped          stalled=%v timed-out=%v\n", r.Stalled, r.TimedOut)
+	if r.SendErr != "" {
+		fmt.Fprintf(w, "sender error     %s\n", r.SendErr)
+	}
+	fmt.Fprintf(w, "dropped          %d readers disconnected (%d told so), %d stalled clients disconnected\n",
+		r.Disconnected, r.Kicked, r.StalledDropped)
+	if server {
+		fmt.Fprintf(w, "server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
+	}
+}
+
+func printIdle(w io.Writer, r *load.IdleResult) {
+	fmt.Fprintf(w, "users            %d connected, %d refused %s\n", r.Users, r.Refused, r.RefusedErr)
+	fmt.Fprintf(w, "connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
+	fmt.Fprintf(w, "server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
+		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.PerUser()/1024)
+	fmt.Fprintf(w, "dropped          %d users disconnected by the server\n", r.Disconnected)
+}
+
+func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
+	fmt.Fprintf(w, "users            %d connected, %d refused %s; every line seen: %v\n", r.Users, r.Refused, r.RefusedErr, r.Spoke)
+	if r.Gone {
+		fmt.Fprintf(w, "server           gone (it exited) before the measurement ended\n")
+		return
+	}
+	fmt.Fprintf(w, "server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
+}
+
+func pct(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
