@@ -30,7 +30,7 @@ const (
 	usageRename  = "用法：rename 新用户名\n"
 	usageToName  = "请输入对方用户名。用法：to 用户名 消息\n"
 	usageToText  = "无消息内容，请重发。用法：to 用户名 消息\n"
-	replyBadName = "用户名不合法：最多 %d 个字符，不能含空白、控制字符或 : [ ]\n"
+	replyBadName = "用户名不合法：最多 %d 个字符，不能含空白、控制字符或 : [ ] |\n"
 	replyTooLong = "消息太长（最多 %d 字节），没有发出\n"
 	replySlow    = "你接收消息太慢，积压过多，连接已断开\n"
 	replyFull    = "服务器已满（最多 %d 个用户），请稍后再试\n"
@@ -54,8 +54,16 @@ type command struct {
 }
 
 // parseCommand reads one line the user typed, already sanitized and
-// trimmed of surrounding white space.
+// trimmed of surrounding white space. Besides the tutorial's forms it
+// accepts the video's "rename|NAME" and "to|NAME|message".
 func parseCommand(msg string) command {
+	if name, ok := strings.CutPrefix(msg, "rename|"); ok {
+		return renameCommand(strings.TrimSpace(name))
+	}
+	if rest, ok := strings.CutPrefix(msg, "to|"); ok {
+		name, text, _ := strings.Cut(rest, "|")
+		return toCommand(strings.TrimSpace(name), text)
+	}
 	word, rest := cutSpace(msg)
 	switch word {
 	case "who":
@@ -64,26 +72,34 @@ func parseCommand(msg string) command {
 		}
 		return command{kind: cmdWho}
 	case "rename":
-		if rest == "" {
-			return command{kind: cmdUsage, text: usageRename}
-		}
-		if !validName(rest) {
-			return command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}
-		}
-		return command{kind: cmdRename, name: rest}
+		return renameCommand(rest)
 	case "to":
 		name, text := cutSpace(rest)
-		if name == "" {
-			return command{kind: cmdUsage, text: usageToName}
-		}
-		if text == "" {
-			return command{kind: cmdUsage, text: usageToText}
-		}
-		// Fix 7: the message is the rest of the line exactly as typed, not
-		// its words joined again with a trailing space.
-		return command{kind: cmdTo, name: name, text: text}
+		return toCommand(name, text)
 	}
 	return command{kind: cmdSay, text: msg}
+}
+
+func renameCommand(name string) command {
+	if name == "" {
+		return command{kind: cmdUsage, text: usageRename}
+	}
+	if !validName(name) {
+		return command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}
+	}
+	return command{kind: cmdRename, name: name}
+}
+
+func toCommand(name, text string) command {
+	if name == "" {
+		return command{kind: cmdUsage, text: usageToName}
+	}
+	if text == "" {
+		return command{kind: cmdUsage, text: usageToText}
+	}
+	// Fix 7: the message is the rest of the line exactly as typed, not its
+	// words joined again with a trailing space.
+	return command{kind: cmdTo, name: name, text: text}
 }
 
 // cutSpace splits s at its first run of white space.
@@ -97,14 +113,15 @@ func cutSpace(s string) (word, rest string) {
 
 // validName reports whether name may be chosen with rename (fix 5): 1 to
 // maxNameLen characters, no white space or control characters, and none of
-// ":[]", so that no name can pass for the "[addr]name: " prefix or for a
-// default name (an address, which always contains ':').
+// ":[]|": no name can pass for the "[addr]name: " prefix or for a default
+// name (an address, which always contains ':'), and "to|NAME|…" is never
+// ambiguous.
 func validName(name string) bool {
 	if name == "" || utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) {
 		return false
 	}
 	for _, r := range name {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || isLayoutControl(r) || strings.ContainsRune(":[]", r) ||
+		if unicode.IsSpace(r) || unicode.IsControl(r) || isLayoutControl(r) || strings.ContainsRune(":[]|", r) ||
 			r == utf8.RuneError {
 			return false
 		}

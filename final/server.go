@@ -171,17 +171,17 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 	s.conns[u] = struct{}{}
 	s.handlers.Add(1)
-	go u.ListenMessage()
 	go s.Handler(u)
 }
 
 // Handler runs one connection's session on its reader goroutine, from
-// Online to Offline, and returns once both of its goroutines have ended.
+// Online to Offline, and returns once the connection is closed and no
+// writer goroutine of it is left.
 func (s *Server) Handler(u *User) {
 	defer s.handlers.Done()
 	s.log.Debug("connected", "addr", u.Addr)
 	if reply := s.Online(u); reply != "" {
-		s.log.Info("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
+		s.log.Debug("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
 		u.Close(reply)
 	} else {
 		reason := u.readLoop()
@@ -241,9 +241,9 @@ func (s *Server) BroadCast(from *User, msg string) {
 }
 
 func (s *Server) broadcastLocked(from *User, msg string) {
-	line := []byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n")
+	line := "[" + from.Addr + "]" + from.Name + ": " + msg + "\n"
 	for _, u := range s.OnlineMap {
-		u.send(line) // never blocks: see User.send
+		u.SendMsg(line) // never blocks: see User.SendMsg
 	}
 }
 

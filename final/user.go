@@ -17,25 +17,25 @@ import (
 // to Config.MaxLine) are assembled in a separate slice while they arrive.
 const readBufSize = 1024
 
-// maxKeptSlots bounds the queue slices a user keeps between batches: after
-// a large burst they are dropped, so an idle user holds no big array.
-const maxKeptSlots = 64
+// maxKeptBuf bounds the output buffer a writer keeps between two writes;
+// a larger one (after a burst) is left to the garbage collector.
+const maxKeptBuf = 4096
 
 // leaveReason says why a session ended. Exactly one is recorded per user,
 // and the session then ends exactly once (fix 9).
 type leaveReason uint8
 
 const (
-	stillHere   leaveReason = iota
-	leftQuit                // the client closed or reset the connection
-	leftIdle                // silent for Config.Idle (fix 10)
-	leftSlow                // its queue overflowed (fix 8)
-	leftWrite               // a write failed or stalled past Config.WriteTimeout (fix 8)
-	leftShutdown            // the server is shutting down (fix 12)
+	stillHere    leaveReason = iota
+	leftQuit                 // the client closed or reset the connection
+	leftIdle                 // silent for Config.Idle (fix 10)
+	leftSlow                 // its queue overflowed (fix 8)
+	leftWrite                // a write stalled past Config.WriteTimeout (fix 8)
+	leftShutdown             // the server is shutting down (fix 12)
 )
 
 func (r leaveReason) String() string {
-	return [...]string{"still here", "quit", "idle", "slow consumer", "write failed", "shutdown"}[r]
+	return [...]string{"still here", "quit", "idle", "slow consumer", "write timeout", "shutdown"}[r]
 }
 
 // notice is what the user is told on the way out, if anything.
@@ -58,9 +58,10 @@ var longAgo = time.Unix(1, 0)
 var errStopped = errors.New("session stopped")
 
 // User is one connection. Its reader goroutine (Server.Handler) reads and
-// handles lines; its writer goroutine (ListenMessage) writes what others
-// queue for it. Nobody else touches the socket, so nobody else can be held
-// up by it.
+// handles lines. What others send it is appended to its output queue; a
+// writer goroutine (ListenMessage) exists only while that queue is not
+// empty, so an idle user costs one goroutine, not two. Only these two
+// goroutines touch the socket, so nobody else can be held up by it.
 type User struct {
 	Name string // guarded by server.mu, like the map it is the key of
 	Addr string // the client's address; never changes
@@ -68,16 +69,14 @@ type User struct {
 	conn    net.Conn
 	server  *Server
 	limiter *rate.Limiter // fix 13: a user's lines per second
+	done    chan struct{} // closed when the session is told to stop
 
-	wake       chan struct{} // a buffered signal: the queue is not empty, or closed
-	done       chan struct{} // closed when the session is told to stop
-	writerDone chan struct{} // closed when ListenMessage has returned
-
-	mu      sync.Mutex // guards everything below, and the deadlines of conn
-	queue   [][]byte   // messages waiting for the writer, each shared, never modified
-	queued  int        // bytes in queue
+	mu      sync.Mutex    // guards everything below, and the deadlines of conn
+	out     []byte        // bytes waiting for the writer (fix 8: bounded by Config.QueueBytes)
+	writing bool          // a ListenMessage goroutine is running
+	drained chan struct{} // closed by that goroutine when it returns after Close
 	reason  leaveReason
-	closed  bool // Close was called: the writer flushes and exits
+	closed  bool // Close was called: nothing more is queued
 	failed  bool // a write failed or the queue overflowed: drop everything
 	aborted bool // Shutdown ran out of time: no more writes at all
 }
@@ -90,83 +89,64 @@ func NewUser(conn net.Conn, server *Server) *User {
 		lim = rate.Limit(server.cfg.Rate)
 	}
 	return &User{
-		Name:       addr,
-		Addr:       addr,
-		conn:       conn,
-		server:     server,
-		limiter:    rate.NewLimiter(lim, server.cfg.Burst),
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		Name:    addr,
+		Addr:    addr,
+		conn:    conn,
+		server:  server,
+		limiter: rate.NewLimiter(lim, server.cfg.Burst),
+		done:    make(chan struct{}),
 	}
 }
 
 // SendMsg queues msg for this user and returns at once: the caller (often
-// a broadcast, with the user map locked) never waits for this user's socket.
+// a broadcast, with the user map locked) never waits for this user's
+// socket. If the queue would exceed Config.QueueBytes the user is too
+// slow: its backlog is dropped and its session stopped (fix 8).
 func (u *User) SendMsg(msg string) {
-	u.send([]byte(msg))
-}
-
-// send queues msg, which must not be modified afterwards (one message is
-// shared by every queue it is put in). If the queue would exceed
-// Config.QueueBytes, the user is too slow: its backlog is dropped and its
-// session stopped (fix 8).
-func (u *User) send(msg []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed || u.failed {
 		return
 	}
-	if u.queued+len(msg) > u.server.cfg.QueueBytes {
-		clear(u.queue)
-		u.queue, u.queued, u.failed = nil, 0, true
+	if len(u.out)+len(msg) > u.server.cfg.QueueBytes {
+		u.out, u.failed = nil, true
 		u.stopLocked(leftSlow)
 		return
 	}
-	u.queue = append(u.queue, msg)
-	u.queued += len(msg)
-	u.signal()
-}
-
-// signal wakes the writer without ever blocking.
-func (u *User) signal() {
-	select {
-	case u.wake <- struct{}{}:
-	default:
+	u.out = append(u.out, msg...)
+	if !u.writing {
+		u.writing = true
+		go u.ListenMessage()
 	}
 }
 
-// ListenMessage is the user's writer goroutine: it takes everything queued
-// so far and writes it in one writev system call (fix 8: batches, not one
-// write per message), each batch under a write deadline. It closes the
-// connection when it returns, so the connection is closed exactly once.
+// ListenMessage is the user's writer: it writes everything queued so far in
+// one system call (fix 8: batches, not a write per message), each write
+// under a deadline, until the queue is empty; then it returns.
 func (u *User) ListenMessage() {
-	defer close(u.writerDone)
-	defer u.conn.Close()
-	var batch [][]byte
-	for range u.wake {
+	var buf []byte
+	for {
 		u.mu.Lock()
-		batch, u.queue = u.queue, batch[:0]
-		u.queued = 0
-		closed, skip := u.closed, u.failed || u.aborted
-		if !skip && len(batch) > 0 {
-			// Under mu, so that an abort (which sets a past deadline) is
-			// never overwritten by this fresh one.
-			_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
-		}
-		u.mu.Unlock()
-		if !skip && len(batch) > 0 {
-			bufs := net.Buffers(batch) // WriteTo consumes its copy of the slice
-			if _, err := bufs.WriteTo(u.conn); err != nil {
-				u.writeFailed(err)
+		if len(u.out) == 0 || u.failed || u.aborted {
+			u.writing = false
+			u.out = nil // an idle user keeps no buffer
+			if u.drained != nil {
+				close(u.drained)
 			}
-		}
-		clear(batch) // let the messages go
-		if batch = batch[:0]; cap(batch) > maxKeptSlots {
-			batch = nil
-		}
-		if closed {
+			u.mu.Unlock()
 			return
+		}
+		buf, u.out = u.out, buf[:0]
+		// Under mu, so that an abort (which sets a past deadline) is never
+		// overwritten by this fresh one.
+		_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
+		u.mu.Unlock()
+
+		if _, err := u.conn.Write(buf); err != nil {
+			u.writeFailed(err)
+		}
+		if cap(buf) > maxKeptBuf {
+			buf = nil
 		}
 	}
 }
@@ -176,9 +156,12 @@ func (u *User) writeFailed(err error) {
 	u.server.log.Debug("write failed", "addr", u.Addr, "err", err)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	clear(u.queue)
-	u.queue, u.queued, u.failed = nil, 0, true
-	u.stopLocked(leftWrite)
+	u.out, u.failed = nil, true
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		u.stopLocked(leftWrite)
+	} else {
+		u.stopLocked(leftQuit) // the client has gone (reset, broken pipe)
+	}
 }
 
 // stop asks the session to end for reason r (the first reason wins). It
@@ -198,7 +181,7 @@ func (u *User) stopLocked(r leaveReason) {
 	_ = u.conn.SetReadDeadline(longAgo)
 }
 
-// abort stops every further read and write at once (Shutdown out of time).
+// abort cuts every read and write short at once (Shutdown out of time).
 func (u *User) abort() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -207,17 +190,29 @@ func (u *User) abort() {
 	_ = u.conn.SetDeadline(longAgo)
 }
 
-// Close queues a last notice (if any), lets the writer flush the queue
-// and close the connection, and waits for it. Later messages are dropped.
+// Close queues a last notice (if any), waits until everything queued has
+// been written (or has failed), and closes the connection. Only the
+// user's reader goroutine calls it, once: the connection is closed exactly
+// once (fix 9), and after Close no goroutine of this user is left.
 func (u *User) Close(notice string) {
 	u.mu.Lock()
-	if notice != "" && !u.failed {
-		u.queue = append(u.queue, []byte(notice))
-	}
 	u.closed = true
-	u.signal()
-	u.mu.Unlock()
-	<-u.writerDone
+	if notice != "" && !u.failed {
+		u.out = append(u.out, notice...)
+	}
+	switch {
+	case u.writing:
+		u.drained = make(chan struct{})
+		u.mu.Unlock()
+		<-u.drained
+	case len(u.out) > 0:
+		u.writing = true
+		u.mu.Unlock()
+		u.ListenMessage() // the last flush, on this goroutine
+	default:
+		u.mu.Unlock()
+	}
+	_ = u.conn.Close()
 }
 
 // Read reads from the connection for the line reader. Before each read it
