@@ -56,7 +56,6 @@ func (e *lostError) Unwrap() error { return e.err }
 // turns them into protocol lines on conn, while DealResponse shows what
 // the server sends.
 type Client struct {
-	ctx   context.Context
 	conn  net.Conn
 	out   *console
 	input <-chan string // the user's lines; closed at end of input
@@ -67,8 +66,8 @@ type Client struct {
 
 // NewClient starts showing the server's messages and returns the client
 // ready to Run. The caller must call Close.
-func NewClient(ctx context.Context, conn net.Conn, out *console, input <-chan string) *Client {
-	c := &Client{ctx: ctx, conn: conn, out: out, input: input, relayDone: make(chan struct{})}
+func NewClient(conn net.Conn, out *console, input <-chan string) *Client {
+	c := &Client{conn: conn, out: out, input: input, relayDone: make(chan struct{})}
 	//单独一个goroutine处理server的回执消息
 	go func() {
 		defer close(c.relayDone)
@@ -80,9 +79,9 @@ func NewClient(ctx context.Context, conn net.Conn, out *console, input <-chan st
 // Run shows the menu and runs the chosen mode until the user chooses 0 or
 // input ends (it returns nil then), the connection ends (*lostError), or
 // ctx is cancelled (ctx.Err()).
-func (c *Client) Run() error {
+func (c *Client) Run(ctx context.Context) error {
 	for {
-		choice, err := c.menu()
+		choice, err := c.menu(ctx)
 		switch {
 		case errors.Is(err, errEndOfInput):
 			return nil
@@ -93,11 +92,11 @@ func (c *Client) Run() error {
 		case 0:
 			return nil
 		case 1: //公聊模式
-			err = c.PublicChat()
+			err = c.PublicChat(ctx)
 		case 2: //私聊模式
-			err = c.PrivateChat()
+			err = c.PrivateChat(ctx)
 		case 3: //更新用户名
-			err = c.UpdateName()
+			err = c.UpdateName(ctx)
 		default:
 			continue // not a choice: menu has said so
 		}
@@ -132,9 +131,9 @@ func (c *Client) Close(clean bool) {
 
 // menu shows the menu and reads one line. It returns the choice, or -1
 // after saying once that the line is not one of 0–3.
-func (c *Client) menu() (int, error) {
+func (c *Client) menu(ctx context.Context) (int, error) {
 	c.out.Print(menuText)
-	line, err := c.readLine()
+	line, err := c.readLine(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -147,34 +146,34 @@ func (c *Client) menu() (int, error) {
 }
 
 // PublicChat sends each line the user types to everyone, until exit.
-func (c *Client) PublicChat() error {
+func (c *Client) PublicChat(ctx context.Context) error {
 	c.out.Println(chatPrompt)
-	return c.chat("")
+	return c.chat(ctx, "")
 }
 
 // PrivateChat lists the users, asks whom to talk to, and sends each line
 // to that user, until exit; then it asks again, until exit.
-func (c *Client) PrivateChat() error {
+func (c *Client) PrivateChat(ctx context.Context) error {
 	for {
 		if err := c.SelectUsers(); err != nil {
 			return err
 		}
 		c.out.Println(targetPrompt)
-		remoteUser, err := c.readTarget()
+		remoteUser, err := c.readTarget(ctx)
 		if err != nil || remoteUser == "" {
 			return err
 		}
 		c.out.Println(chatPrompt)
-		if err := c.chat("to " + remoteUser + " "); err != nil {
+		if err := c.chat(ctx, "to "+remoteUser+" "); err != nil {
 			return err
 		}
 	}
 }
 
 // chat sends prefix+line for every line the user types, until exit.
-func (c *Client) chat(prefix string) error {
+func (c *Client) chat(ctx context.Context, prefix string) error {
 	for {
-		line, err := c.readLine()
+		line, err := c.readLine(ctx)
 		if err != nil {
 			return err
 		}
@@ -195,9 +194,9 @@ func (c *Client) chat(prefix string) error {
 // the line is empty or holds a space (a name cannot: the server would
 // take its first word as the name and the rest as the message). It
 // returns "" when the user types exit.
-func (c *Client) readTarget() (string, error) {
+func (c *Client) readTarget(ctx context.Context) (string, error) {
 	for {
-		line, err := c.readLine()
+		line, err := c.readLine(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -217,9 +216,9 @@ func (c *Client) readTarget() (string, error) {
 
 // UpdateName asks for a new name and sends it whole: if the server does
 // not accept it (say, it holds a space), its reply says why.
-func (c *Client) UpdateName() error {
+func (c *Client) UpdateName(ctx context.Context) error {
 	c.out.Println(namePrompt)
-	line, err := c.readLine()
+	line, err := c.readLine(ctx)
 	if err != nil {
 		return err
 	}
@@ -251,7 +250,7 @@ func (c *Client) send(msg string) error {
 // the end of input, a *lostError as soon as the connection ends, and
 // ctx.Err() once ctx is cancelled, whichever comes first: the client never
 // sits in its menu with the server gone.
-func (c *Client) readLine() (string, error) {
+func (c *Client) readLine(ctx context.Context) (string, error) {
 	select {
 	case line, ok := <-c.input:
 		if !ok {
@@ -260,8 +259,8 @@ func (c *Client) readLine() (string, error) {
 		return line, nil
 	case <-c.relayDone:
 		return "", &lostError{c.relayErr}
-	case <-c.ctx.Done():
-		return "", c.ctx.Err()
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 }
 

@@ -83,8 +83,8 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 
 	stop := make(chan struct{})
 	defer close(stop)
-	client := NewClient(ctx, conn, out, readLines(stdin, stop))
-	err = client.Run()
+	client := NewClient(conn, out, readLines(stdin, stop))
+	err = client.Run(ctx)
 	client.Close(err == nil)
 
 	var lost *lostError
