@@ -173,17 +173,21 @@ func replaceSection(doc, md string) (string, error) {
 		}
 		return doc[:i] + block + doc[i+j+len(endMarker):], nil
 	}
-	h := strings.Index(doc, "\n"+sectionHeading)
-	if h < 0 && strings.HasPrefix(doc, sectionHeading) {
-		h = -1
-	} else if h < 0 {
+	var body int // just past the heading
+	if strings.HasPrefix(doc, sectionHeading) {
+		body = len(sectionHeading)
+	} else if h := strings.Index(doc, "\n"+sectionHeading); h >= 0 {
+		body = h + 1 + len(sectionHeading)
+	} else {
 		return "", fmt.Errorf("no %q section", sectionHeading)
 	}
-	body := h + 1 + len(sectionHeading)
 	end := len(doc)
 	if k := strings.Index(doc[body:], "\n## "); k >= 0 {
 		end = body + k + 1
 	}
 	before := strings.TrimRight(doc[:end], "\n")
+	if end == len(doc) {
+		return before + "\n\n" + block + "\n", nil
+	}
 	return before + "\n\n" + block + "\n\n" + doc[end:], nil
 }

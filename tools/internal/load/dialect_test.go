@@ -1,0 +1,48 @@
+package load
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The sample lines are what the servers really print (chapter 08's
+// transcripts, final's replies, ncat 7.93 --chat).
+func TestDialects(t *testing.T) {
+	tut, fin, nc := Dialects["tutorial"], Dialects["final"], Dialects["ncat"]
+
+	assert.True(t, tut.Joined("[127.0.0.1:5000]127.0.0.1:5000: 已上线"))
+	assert.True(t, fin.Joined("[127.0.0.1:5000]127.0.0.1:5000: 已上线"))
+	assert.False(t, tut.Joined("[127.0.0.1:5000]127.0.0.1:5000: 下线"))
+	assert.False(t, tut.Joined("已上线"))
+	assert.True(t, nc.Joined("<announce> 127.0.0.1 is connected as <user5>."))
+	assert.False(t, nc.Joined("<announce> already connected: 127.0.0.1 as <user4>."))
+	assert.False(t, nc.Joined("<user4> <announce> 127.0.0.1 is connected as <user5>."), "a user cannot fake an announcement")
+
+	assert.True(t, tut.Attributed([]byte("[127.0.0.1:5000]alice: ")))
+	assert.False(t, tut.Attributed(nil), "a line glued to the previous one has no prefix")
+	assert.False(t, tut.Attributed([]byte("该用户不存在[127.0.0.1:5000]alice: ")))
+	assert.True(t, nc.Attributed([]byte("<user12> ")))
+	assert.False(t, nc.Attributed([]byte("")))
+	assert.False(t, nc.Attributed([]byte("part<user4> ")))
+
+	assert.True(t, tut.Kicked("你被踢了"))
+	assert.False(t, tut.Kicked("[127.0.0.1:5000]bob: 你被踢了"), "a user saying it is not a kick")
+	for _, l := range []string{"你被踢了", "你接收消息太慢，积压过多，连接已断开", "服务器已满（最多 2 个用户），请稍后再试", "服务器正在关闭，再见"} {
+		assert.True(t, fin.Kicked(l), l)
+	}
+	assert.False(t, fin.Kicked("[127.0.0.1:5000]bob: 你被踢了"))
+
+	assert.True(t, tut.Echo)
+	assert.True(t, fin.Echo)
+	assert.False(t, nc.Echo)
+	assert.Nil(t, nc.KeepAlive)
+}
+
+func TestDialectNamed(t *testing.T) {
+	d, err := DialectNamed("ncat")
+	assert.NoError(t, err)
+	assert.Equal(t, "ncat", d.Name)
+	_, err = DialectNamed("irc")
+	assert.ErrorContains(t, err, `unknown dialect "irc"`)
+}
