@@ -73,6 +73,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	addr := net.JoinHostPort(*ip, strconv.Itoa(*port))
 	dialer := net.Dialer{Timeout: dialTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil && ctx.Err() != nil {
+		return exitInterrupted // Ctrl-C while connecting
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, ">>>>>>>链接服务器失败：%v\n", err)
 		return exitLost
