@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,10 +57,12 @@ func TestKnownBugSendOnClosedChannel(t *testing.T) {
 		}
 	}()
 
-	// About 10 s later alice is kicked: her connection ends.
+	// About 10 s later alice is kicked: her connection ends. The server
+	// closes it with alice's unread flood still in its receive buffer, so
+	// the end is often a reset rather than a clean EOF.
 	select {
 	case err := <-drained:
-		if err != nil {
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("alice's connection ended with %v", err)
 		}
 	case <-time.After(20 * time.Second):
