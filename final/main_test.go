@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -17,6 +18,12 @@ import (
 // child process for each transcript (and the signal tests start it too).
 // In the parent, goleak fails the run if any test leaves a goroutine.
 func TestMain(m *testing.M) {
+	if args := os.Getenv(envRunMain); args != "" { // see startChild
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, strings.Fields(args), os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	chattest.ServeIfChild(func(ip string, port int, args []string) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

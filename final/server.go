@@ -35,7 +35,7 @@ func DefaultConfig() Config {
 		MaxUsers:     10000,
 		Rate:         100,
 		Burst:        1000,
-		QueueBytes:   1 << 20,
+		QueueBytes:   8 << 20,
 		WriteTimeout: 10 * time.Second,
 	}
 }
@@ -241,9 +241,9 @@ func (s *Server) BroadCast(from *User, msg string) {
 }
 
 func (s *Server) broadcastLocked(from *User, msg string) {
-	line := "[" + from.Addr + "]" + from.Name + ": " + msg + "\n"
+	line := []byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n")
 	for _, u := range s.OnlineMap {
-		u.SendMsg(line) // never blocks: see User.SendMsg
+		u.send(line) // never blocks: see User.send
 	}
 }
 

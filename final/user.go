@@ -17,9 +17,12 @@ import (
 // to Config.MaxLine) are assembled in a separate slice while they arrive.
 const readBufSize = 1024
 
-// maxKeptBuf bounds the output buffer a writer keeps between two writes;
-// a larger one (after a burst) is left to the garbage collector.
-const maxKeptBuf = 4096
+// writeBufSize is how much a writer copies together into one write.
+const writeBufSize = 64 << 10
+
+// writeBufs holds the writers' buffers: only a user with something to
+// write holds one, so an idle user costs none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
 
 // leaveReason says why a session ended. Exactly one is recorded per user,
 // and the session then ends exactly once (fix 9).
@@ -72,7 +75,8 @@ type User struct {
 	done    chan struct{} // closed when the session is told to stop
 
 	mu      sync.Mutex    // guards everything below, and the deadlines of conn
-	out     []byte        // bytes waiting for the writer (fix 8: bounded by Config.QueueBytes)
+	queue   [][]byte      // messages waiting for the writer, shared with other queues, never modified
+	queued  int           // bytes in queue (fix 8: at most Config.QueueBytes)
 	writing bool          // a ListenMessage goroutine is running
 	drained chan struct{} // closed by that goroutine when it returns after Close
 	reason  leaveReason
@@ -99,44 +103,59 @@ func NewUser(conn net.Conn, server *Server) *User {
 }
 
 // SendMsg queues msg for this user and returns at once: the caller (often
-// a broadcast, with the user map locked) never waits for this user's
-// socket. If the queue would exceed Config.QueueBytes the user is too
-// slow: its backlog is dropped and its session stopped (fix 8).
+// a broadcast, with the user map locked) never waits for this user's socket.
 func (u *User) SendMsg(msg string) {
+	u.send([]byte(msg))
+}
+
+// send queues msg, which is shared (a broadcast puts the same slice in
+// every queue) and must not be modified. If the queue would hold more than
+// Config.QueueBytes the user is too slow: its backlog is dropped and its
+// session stopped (fix 8).
+func (u *User) send(msg []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed || u.failed {
 		return
 	}
-	if len(u.out)+len(msg) > u.server.cfg.QueueBytes {
-		u.out, u.failed = nil, true
+	if u.queued+len(msg) > u.server.cfg.QueueBytes {
+		u.queue, u.queued, u.failed = nil, 0, true
 		u.stopLocked(leftSlow)
 		return
 	}
-	u.out = append(u.out, msg...)
+	u.queue = append(u.queue, msg)
+	u.queued += len(msg)
 	if !u.writing {
 		u.writing = true
 		go u.ListenMessage()
 	}
 }
 
-// ListenMessage is the user's writer: it writes everything queued so far in
-// one system call (fix 8: batches, not a write per message), each write
-// under a deadline, until the queue is empty; then it returns.
+// ListenMessage is the user's writer: it copies what is queued, up to
+// writeBufSize, into one buffer and writes it in one system call (fix 8:
+// batches, not a write per message), each write under a deadline, until
+// the queue is empty; then it returns.
 func (u *User) ListenMessage() {
-	var buf []byte
+	bp := writeBufs.Get().(*[]byte)
+	defer writeBufs.Put(bp)
 	for {
 		u.mu.Lock()
-		if len(u.out) == 0 || u.failed || u.aborted {
+		if len(u.queue) == 0 || u.failed || u.aborted {
 			u.writing = false
-			u.out = nil // an idle user keeps no buffer
+			u.queue = nil // an idle user keeps no queue
 			if u.drained != nil {
 				close(u.drained)
 			}
 			u.mu.Unlock()
 			return
 		}
-		buf, u.out = u.out, buf[:0]
+		buf, n := (*bp)[:0], 0
+		for n < len(u.queue) && (n == 0 || len(buf)+len(u.queue[n]) <= writeBufSize) {
+			buf = append(buf, u.queue[n]...) // a longer first message grows buf: fine, rare
+			n++
+		}
+		clear(u.queue[:n]) // let the messages go
+		u.queue, u.queued = u.queue[n:], u.queued-len(buf)
 		// Under mu, so that an abort (which sets a past deadline) is never
 		// overwritten by this fresh one.
 		_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
@@ -145,8 +164,8 @@ func (u *User) ListenMessage() {
 		if _, err := u.conn.Write(buf); err != nil {
 			u.writeFailed(err)
 		}
-		if cap(buf) > maxKeptBuf {
-			buf = nil
+		if cap(buf) <= writeBufSize {
+			*bp = buf
 		}
 	}
 }
@@ -156,7 +175,7 @@ func (u *User) writeFailed(err error) {
 	u.server.log.Debug("write failed", "addr", u.Addr, "err", err)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.out, u.failed = nil, true
+	u.queue, u.queued, u.failed = nil, 0, true
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		u.stopLocked(leftWrite)
 	} else {
@@ -198,14 +217,14 @@ func (u *User) Close(notice string) {
 	u.mu.Lock()
 	u.closed = true
 	if notice != "" && !u.failed {
-		u.out = append(u.out, notice...)
+		u.queue = append(u.queue, []byte(notice))
 	}
 	switch {
 	case u.writing:
 		u.drained = make(chan struct{})
 		u.mu.Unlock()
 		<-u.drained
-	case len(u.out) > 0:
+	case len(u.queue) > 0:
 		u.writing = true
 		u.mu.Unlock()
 		u.ListenMessage() // the last flush, on this goroutine
