@@ -445,61 +445,79 @@ func TestInterrupt(t *testing.T) {
 // main itself, as a separate process: its exit status is run's result.
 func TestProcess(t *testing.T) {
 	t.Parallel()
-	start := func(t *testing.T, addr string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout, stderr *screen) {
+	start := func(t *testing.T, addr string) *process {
 		t.Helper()
 		host, port, _ := strings.Cut(addr, ":")
-		cmd = exec.Command(os.Args[0], "-ip", host, "-port", port)
-		cmd.Env = append(os.Environ(), envMain+"=1")
-		stdin, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, stderr = newScreen("client stdout"), newScreen("client stderr")
-		cmd.Stdout, cmd.Stderr = stdout, stderr
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd, stdin, stdout, stderr
-	}
-	exitStatus := func(t *testing.T, cmd *exec.Cmd) int {
-		t.Helper()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(patience):
-			t.Fatalf("the client is still running after %v", patience)
+		p := &process{
+			cmd:    exec.Command(os.Args[0], "-ip", host, "-port", port),
+			stdout: newScreen("client stdout"),
+			stderr: newScreen("client stderr"),
+			exited: make(chan struct{}),
 		}
-		return cmd.ProcessState.ExitCode()
+		p.cmd.Env = append(os.Environ(), envMain+"=1")
+		var err error
+		p.stdin, err = p.cmd.StdinPipe()
+		require.NoError(t, err)
+		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+		require.NoError(t, p.cmd.Start())
+		go func() {
+			_ = p.cmd.Wait()
+			close(p.exited)
+		}()
+		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited })
+		return p
 	}
 
 	t.Run("connection refused", func(t *testing.T) {
-		cmd, _, _, stderr := start(t, freePort(t))
-		assert.Equal(t, 1, exitStatus(t, cmd))
-		assert.Contains(t, stderr.String(), "链接服务器失败")
+		p := start(t, freePort(t))
+		assert.Equal(t, exitLost, p.exitStatus(t))
+		assert.Contains(t, p.stderr.String(), "链接服务器失败")
 	})
 	t.Run("end of input", func(t *testing.T) {
 		rec := record(t)
-		cmd, stdin, stdout, _ := start(t, rec.addr)
-		stdout.waitFor(t, menuText, 1)
-		require.NoError(t, stdin.Close())
-		assert.Equal(t, 0, exitStatus(t, cmd))
+		p := start(t, rec.addr)
+		p.stdout.waitFor(t, menuText, 1)
+		require.NoError(t, p.stdin.Close())
+		assert.Equal(t, exitOK, p.exitStatus(t))
 	})
 	t.Run("interrupt", func(t *testing.T) {
 		rec := record(t)
-		cmd, _, stdout, _ := start(t, rec.addr)
-		stdout.waitFor(t, menuText, 1)
-		require.NoError(t, cmd.Process.Signal(os.Interrupt))
-		assert.Equal(t, exitInterrupted, exitStatus(t, cmd))
+		p := start(t, rec.addr)
+		p.stdout.waitFor(t, menuText, 1)
+		require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, exitInterrupted, p.exitStatus(t))
 		assert.ErrorIs(t, rec.waitEnd(t), io.EOF)
 	})
 	t.Run("server closes", func(t *testing.T) {
 		rec := record(t)
-		cmd, _, stdout, stderr := start(t, rec.addr)
-		stdout.waitFor(t, menuText, 1)
+		p := start(t, rec.addr)
+		p.stdout.waitFor(t, menuText, 1)
 		conn := rec.accepted(t)
 		_, err := io.WriteString(conn, "你被踢了\n")
 		require.NoError(t, err)
 		require.NoError(t, conn.Close())
-		assert.Equal(t, 1, exitStatus(t, cmd))
-		assert.Contains(t, stdout.String(), "你被踢了\n")
-		assert.Contains(t, stderr.String(), "服务器断开了连接")
+		assert.Equal(t, exitLost, p.exitStatus(t))
+		assert.Contains(t, p.stdout.String(), "你被踢了\n")
+		assert.Contains(t, p.stderr.String(), "服务器断开了连接")
 	})
+}
+
+// process is the client running as a process of its own.
+type process struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr *screen
+	exited         chan struct{} // closed once cmd.Wait has returned
+}
+
+// exitStatus waits for the process to end by itself.
+func (p *process) exitStatus(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(patience):
+		t.Fatalf("the client is still running after %v", patience)
+		return 0
+	}
 }
