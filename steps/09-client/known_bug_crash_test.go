@@ -2,17 +2,19 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"im-workbook/chattest"
 )
 
-// 已知 bug（第 7 章引入，本章仍在）：服务器崩溃，panic: send on closed channel。
+// 已知 bug（第 7 章引入）：服务器崩溃，panic: send on closed channel。
 //
 // 对话记录做不到让它每次都发生：几个用户同时超时的时候，崩不崩取决于几微秒的先后。
 // 但教程代码里有一条路径是必然崩溃的，这个测试就走这条路：
@@ -55,10 +57,12 @@ func TestKnownBugSendOnClosedChannel(t *testing.T) {
 		}
 	}()
 
-	// About 10 s later alice is kicked: her connection ends.
+	// About 10 s later alice is kicked: her connection ends. The server
+	// closes it with alice's unread flood still in its receive buffer, so
+	// the end is often a reset rather than a clean EOF.
 	select {
 	case err := <-drained:
-		if err != nil {
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("alice's connection ended with %v", err)
 		}
 	case <-time.After(20 * time.Second):

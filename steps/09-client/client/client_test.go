@@ -143,8 +143,8 @@ func (cl *client) atMenu(t *testing.T) {
 	}
 }
 
-// quits chooses 0 at the menu: the client ends with status 0 and the
-// server announces it offline.
+// quits chooses 0 at the menu: the client ends with status 0, and the
+// observer o (if any) hears the server announce it offline as name.
 func (cl *client) quits(t *testing.T, o *observer, name string) {
 	t.Helper()
 	cl.Type(t, "0\n")
