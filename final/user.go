@@ -121,6 +121,7 @@ func (u *User) send(msg []byte) {
 	if u.queued+len(msg) > u.server.cfg.QueueBytes {
 		u.queue, u.queued, u.failed = nil, 0, true
 		u.stopLocked(leftSlow)
+		_ = u.conn.SetWriteDeadline(longAgo) // cut short a write stuck on a full connection
 		return
 	}
 	u.queue = append(u.queue, msg)
@@ -209,6 +210,10 @@ func (u *User) abort() {
 	_ = u.conn.SetDeadline(longAgo)
 }
 
+// noticeTimeout bounds the attempt to tell a user whose queue was dropped
+// why it is being disconnected.
+const noticeTimeout = 100 * time.Millisecond
+
 // Close queues a last notice (if any), waits until everything queued has
 // been written (or has failed), and closes the connection. Only the
 // user's reader goroutine calls it, once: the connection is closed exactly
@@ -216,7 +221,8 @@ func (u *User) abort() {
 func (u *User) Close(notice string) {
 	u.mu.Lock()
 	u.closed = true
-	if notice != "" && !u.failed {
+	dropped := u.failed // its queue is gone: try the notice alone, briefly
+	if notice != "" && !dropped {
 		u.queue = append(u.queue, []byte(notice))
 	}
 	switch {
@@ -231,6 +237,12 @@ func (u *User) Close(notice string) {
 	default:
 		u.mu.Unlock()
 	}
+	u.mu.Lock()
+	if dropped && notice != "" && !u.aborted {
+		_ = u.conn.SetWriteDeadline(time.Now().Add(noticeTimeout))
+		_, _ = u.conn.Write([]byte(notice))
+	}
+	u.mu.Unlock()
 	_ = u.conn.Close()
 }
 

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+var (
+	soakFor     = flag.Duration("soak", 0, "run TestSoak this long (default: a 2-second run)")
+	soakClients = flag.Int("soak-clients", 100, "TestSoak: clients that connect, chat, rename, go silent and leave, over and over")
+)
+
+// soakConn is one connection of the soak test. A goroutine records every
+// line it receives.
+type soakConn struct {
+	conn   *net.TCPConn
+	addr   string
+	joined chan struct{} // closed when its own 已上线 has arrived
+	ended  chan struct{} // closed when the connection has ended
+
+	mu    sync.Mutex
+	lines []string
+}
+
+func soakDial(addr string) (*soakConn, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &soakConn{conn: conn.(*net.TCPConn), addr: conn.LocalAddr().String(),
+		joined: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(c.ended)
+		sc := bufio.NewScanner(conn)
+		self := "[" + c.addr + "]" + c.addr + ": 已上线"
+		for sc.Scan() {
+			c.mu.Lock()
+			c.lines = append(c.lines, sc.Text())
+			c.mu.Unlock()
+			if sc.Text() == self {
+				close(c.joined)
+			}
+		}
+	}()
+	select {
+	case <-c.joined:
+		return c, nil
+	case <-c.ended:
+		return nil, fmt.Errorf("%s: ended before joining", c.addr)
+	case <-time.After(patience):
+		conn.Close()
+		return nil, fmt.Errorf("%s: did not join", c.addr)
+	}
+}
+
+func (c *soakConn) snapshot() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.lines)
+}
+
+// waitLine waits until a line satisfying ok has arrived.
+func (c *soakConn) waitLine(ok func(string) bool) bool {
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if slices.ContainsFunc(c.snapshot(), ok) {
+			return true
+		}
+		select {
+		case <-c.ended:
+			return slices.ContainsFunc(c.snapshot(), ok)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// TestSoak: hundreds of connections connect, chat, rename, ask who, send
+// private messages, go silent (some long enough to be kicked) and leave
+// (FIN or RST) at random, while a few "stayers" stay connected and read
+// everything. Afterwards: every message whose sender saw it come back
+// reached every stayer; all stayers saw the same messages in the same
+// order; who lists exactly the connected users; no goroutine is left.
+// go test -race -run TestSoak -soak=1m runs it longer.
+func TestSoak(t *testing.T) {
+	duration := 2 * time.Second
+	if *soakFor > 0 {
+		duration = *soakFor
+	}
+	const idle = 1500 * time.Millisecond
+	s, addr := startServer(t, func(c *Config) { c.Idle = idle })
+	before := goleak.IgnoreCurrent() // the server's accept loop
+
+	const stayerCount = 8
+	var stayers []*soakConn
+	for range stayerCount {
+		c, err := soakDial(addr)
+		require.NoError(t, err)
+		stayers = append(stayers, c)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, *soakClients+stayerCount)
+	var echoedMu sync.Mutex
+	var echoed []string // messages whose sender saw them come back
+	// Stayers talk every 100–300 ms (far inside the idle time) and check
+	// their own echo.
+	for i, c := range stayers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Duration(100+rand.IntN(200)) * time.Millisecond):
+				}
+				msg := fmt.Sprintf("s%d-%d", i, k)
+				if _, err := c.conn.Write([]byte(msg + "\n")); err != nil {
+					errs <- err
+					return
+				}
+				echoedMu.Lock()
+				echoed = append(echoed, msg)
+				echoedMu.Unlock()
+			}
+		}()
+	}
+	var connsMu sync.Mutex
+	var churned []*soakConn
+	for i := range *soakClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := soakDial(addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				connsMu.Lock()
+				churned = append(churned, c)
+				connsMu.Unlock()
+				soakSession(c, fmt.Sprintf("c%d-%d", i, k), idle, stop)
+			}
+		}()
+	}
+	time.Sleep(duration) // the soak runs in real time
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	// Every churned connection has ended on the client side; wait until
+	// the server has ended them too (and so announced each offline). Then
+	// each stayer says a last marker: a stayer's lines are handled in order,
+	// and everyone receives broadcasts in the order they were queued, so
+	// once all markers are in, everything before them is in too.
+	waitFor(t, "the churned connections to end", func() bool { return s.connCount() == stayerCount })
+	for i, c := range stayers {
+		_, err := fmt.Fprintf(c.conn, "end-%d\n", i)
+		require.NoError(t, err)
+	}
+	for _, c := range stayers {
+		for i := range stayers {
+			marker := fmt.Sprintf(": end-%d", i)
+			require.True(t, c.waitLine(func(l string) bool { return strings.HasSuffix(l, marker) }))
+		}
+	}
+
+	// No message lost, the same order for everyone, each join and leave
+	// announced exactly once.
+	for _, c := range churned {
+		for _, l := range c.snapshot() {
+			if _, msg, ok := strings.Cut(l, ": "); ok && strings.HasPrefix(l, "["+c.addr+"]") && strings.HasPrefix(msg, "c") {
+				echoed = append(echoed, msg)
+			}
+		}
+	}
+	var streams [][]string
+	for i, c := range stayers {
+		var stream []string // the broadcasts, in the order received
+		said := map[string]bool{}
+		for _, l := range c.snapshot() {
+			if strings.HasPrefix(l, "[") {
+				stream = append(stream, l)
+				_, msg, _ := strings.Cut(l, ": ")
+				said[msg] = true
+			}
+		}
+		streams = append(streams, stream)
+		for _, m := range echoed {
+			if !said[m] {
+				t.Errorf("stayer %d never received %q", i, m)
+			}
+		}
+		perAddr := map[string]int{} // a port can be used again once free
+		for _, cc := range churned {
+			perAddr[cc.addr]++
+		}
+		for addr, times := range perAddr {
+			prefix := "[" + addr + "]"
+			var on, off int
+			for _, l := range stream {
+				if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, ": 已上线") {
+					on++
+				}
+				if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, ": 下线") {
+					off++
+				}
+			}
+			if on != times || off != times {
+				t.Errorf("stayer %d: %s connected %d times, announced online %d times, offline %d times", i, addr, times, on, off)
+			}
+		}
+	}
+	// Compare from the moment the last stayer joined.
+	last := stayers[stayerCount-1]
+	lastJoin := "[" + last.addr + "]" + last.addr + ": 已上线"
+	for i := range streams {
+		j := slices.Index(streams[i], lastJoin)
+		require.GreaterOrEqual(t, j, 0)
+		streams[i] = streams[i][j:]
+	}
+	for i := 1; i < len(streams); i++ {
+		if !slices.Equal(streams[0], streams[i]) {
+			t.Fatalf("stayers 0 and %d received the broadcasts in different orders", i)
+		}
+	}
+	t.Logf("%d connections churned, %d messages checked, %d broadcasts per stayer", len(churned), len(echoed), len(streams[0]))
+
+	// who lists exactly the connected users, each once.
+	n := len(stayers[0].snapshot())
+	_, err := stayers[0].conn.Write([]byte("who\n"))
+	require.NoError(t, err)
+	require.True(t, stayers[0].waitLine(func(string) bool { return len(stayers[0].snapshot()) >= n+stayerCount }))
+	time.Sleep(quiet) // nothing more may come
+	who := stayers[0].snapshot()[n:]
+	var want []string
+	for _, c := range stayers {
+		want = append(want, "["+c.addr+"]"+c.addr+": 在线...")
+	}
+	assert.ElementsMatch(t, want, who)
+
+	for _, c := range stayers {
+		require.NoError(t, c.conn.Close())
+		<-c.ended
+	}
+	waitFor(t, "every session to end", func() bool { return s.connCount() == 0 })
+	goleak.VerifyNone(t, before)
+}
+
+// soakSession does random things on c until it leaves, and returns once
+// the connection has ended. Its messages are tagged with tag.
+func soakSession(c *soakConn, tag string, idle time.Duration, stop <-chan struct{}) {
+	defer func() { <-c.ended }()
+	for k := 0; ; k++ {
+		var line string
+		switch r := rand.IntN(20); {
+		case r < 8:
+			line = fmt.Sprintf("%s-%d\n", tag, k)
+		case r < 11:
+			line = fmt.Sprintf("rename n%d\n", rand.IntN(30))
+		case r < 13:
+			line = "who\n"
+		case r < 15:
+			line = fmt.Sprintf("to n%d psst\n", rand.IntN(30))
+		case r < 16: // go silent, sometimes for longer than the idle time
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(idle * 13 / 10)))):
+			case <-stop:
+			case <-c.ended: // kicked
+				return
+			}
+			continue
+		case r < 17: // leave abruptly, sometimes in the middle of a line
+			_, _ = c.conn.Write([]byte("half a li"))
+			_ = c.conn.SetLinger(0)
+			_ = c.conn.Close()
+			return
+		default:
+			_ = c.conn.Close()
+			return
+		}
+		if _, err := c.conn.Write([]byte(line)); err != nil {
+			_ = c.conn.Close() // kicked meanwhile
+			return
+		}
+		select {
+		case <-stop:
+			_ = c.conn.Close()
+			return
+		case <-c.ended:
+			_ = c.conn.Close()
+			return
+		case <-time.After(time.Duration(20+rand.IntN(180)) * time.Millisecond):
+		}
+	}
+}
