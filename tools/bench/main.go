@@ -123,10 +123,12 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-// describeMachine runs nproc, lscpu | head, free -h and go version.
+// describeMachine runs nproc, lscpu | head, free -h, go version and reads
+// the load average.
 func describeMachine(ctx context.Context) string {
 	var b strings.Builder
-	for _, c := range [][]string{{"nproc"}, {"sh", "-c", "lscpu | head"}, {"free", "-h"}, {"go", "version"}} {
+	// The load average says how busy the machine was with other work.
+	for _, c := range [][]string{{"nproc"}, {"sh", "-c", "lscpu | head"}, {"free", "-h"}, {"go", "version"}, {"cat", "/proc/loadavg"}} {
 		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
 		name := strings.Join(c, " ")
 		if c[0] == "sh" {

@@ -179,8 +179,11 @@ func (rep *report) rows() []row {
 	// Scenario 3.
 	perUser := rep.each(func(o *outcome) (cell, bool) {
 		r := o.idle
-		if r == nil {
+		switch {
+		case r == nil:
 			return none(), true
+		case r.Gone:
+			return cell{fmt.Sprintf("crashed at %d users", r.Users), math.NaN()}, true
 		}
 		return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}, true
 	})
@@ -240,12 +243,12 @@ func completeness(r *load.Result) cell {
 	if r.Complete() {
 		return cell{"yes", 1}
 	}
-	t := fmt.Sprintf("**no**: %.1f%% arrived intact", 100*float64(r.Delivered)/float64(max(r.Expected, 1)))
+	t := fmt.Sprintf("**no**: %.1f%% arrived intact and attributed", 100*float64(r.Delivered)/float64(max(r.Expected, 1)))
 	if r.Corrupt > 0 {
 		t += fmt.Sprintf(", %d damaged", r.Corrupt)
 	}
 	if r.Unattributed > 0 {
-		t += fmt.Sprintf(", %.0f%% without the sender's prefix", 100*float64(r.Unattributed)/float64(max(r.Delivered, 1)))
+		t += fmt.Sprintf(", %.1f%% without the sender's prefix", 100*float64(r.Unattributed)/float64(max(r.Expected, 1)))
 	}
 	if r.TimedOut {
 		t += " (run capped by its time limit)"
@@ -292,7 +295,7 @@ func (rep *report) chart() string {
 		{"1 fan-out, burst: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fanBurst }), perSec},
 		{"2 with a stalled consumer: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.withStalled }), perSec},
 		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) (float64, bool) {
-			if o.idle == nil {
+			if o.idle == nil || o.idle.Gone {
 				return 0, false
 			}
 			return o.idle.PerUser() / 1024, true
@@ -380,7 +383,7 @@ func (rep *report) notes() string {
 		if o.idle != nil && o.idle.Refused > 0 {
 			notes = append(notes, fmt.Sprintf("%s refused %d of %d idle users (%s).", n, o.idle.Refused, rep.params.idleUsers, o.idle.RefusedErr))
 		}
-		if o.idle != nil && !o.idle.Settled {
+		if o.idle != nil && !o.idle.Settled && !o.idle.Gone {
 			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Users))
 		}
 		if o.leave != nil && !o.leave.Spoke {

@@ -38,7 +38,7 @@ const (
 	ncatStalled = 12 * time.Second // ncat relays 1 kB lines slowly: cap the run
 	keepAlive   = 4 * time.Second
 	ch08Idle    = 8 * time.Second // idle run, from the first dial: before the 10 s kick
-	idleTimeout = 30 * time.Second
+	idleTimeout = 60 * time.Second
 )
 
 func (rep *report) runAll(ctx context.Context) error {

@@ -36,6 +36,7 @@ func main() {
 		after    = flag.Duration("after", 12*time.Second, "leave: wait this long after everyone quit")
 		window   = flag.Duration("window", 2*time.Second, "leave: then measure the server's CPU time over this long")
 		keep     = flag.Duration("keepalive", 0, "fanout: every reader sends the dialect's keep-alive line (who) this often; 0: never")
+		hold     = flag.Duration("hold", 0, "idle: keep the users connected this long after the measurement (to profile the server)")
 		paced    = flag.Bool("idle-paced", false, "idle: dial at most -dial-parallel users ahead of their welcome (fanout and leave always do)")
 		parallel = flag.Int("dial-parallel", 8, "connections dialled at once (ncat --chat listens with a backlog of 10)")
 	)
@@ -61,11 +62,13 @@ func main() {
 		}
 		printRun(os.Stdout, res, *pid != 0)
 	case "idle":
-		res, err := load.Idle(ctx, load.IdleConfig{Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel, Paced: *paced})
+		_, err := load.Idle(ctx, load.IdleConfig{
+			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel, Paced: *paced,
+			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(os.Stdout, r) },
+		})
 		if err != nil {
 			fail(err)
 		}
-		printIdle(os.Stdout, res)
 	case "leave":
 		res, err := load.Leave(ctx, load.LeaveConfig{Addr: *addr, Dialect: d, Users: *users, Pid: *pid, After: *after, Window: *window, Timeout: *timeout})
 		if err != nil {
@@ -107,6 +110,9 @@ func printIdle(w io.Writer, r *load.IdleResult) {
 	fmt.Fprintf(w, "server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.PerUser()/1024)
 	fmt.Fprintf(w, "dropped          %d users disconnected by the server\n", r.Disconnected)
+	if r.Gone {
+		fmt.Fprintf(w, "server           gone (it exited) before the measurement\n")
+	}
 }
 
 func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {

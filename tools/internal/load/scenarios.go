@@ -19,6 +19,11 @@ type IdleConfig struct {
 	// latest, settled or not.
 	Timeout      time.Duration
 	DialParallel int
+	// Hold keeps the users connected this long after the measurement (to
+	// profile the server meanwhile).
+	Hold time.Duration
+	// Measured, if set, is called with the result before the hold.
+	Measured func(*IdleResult)
 	// Paced: dial at most DialParallel users ahead of their welcome (for
 	// a server that accepts slowly, such as ncat --chat); otherwise
 	// DialParallel dials run at once.
@@ -36,12 +41,13 @@ type IdleResult struct {
 	Settled      bool  // the server's CPU went quiet before RSS was taken
 	RSSBefore    int64 // bytes, before the first dial
 	RSSAfter     int64
-	Disconnected int // users the server closed before the measurement
+	Disconnected int  // users the server closed before the measurement
+	Gone         bool // the server process had ended by the measurement
 }
 
 // PerUser is the RSS growth per connected user, in bytes.
 func (r *IdleResult) PerUser() float64 {
-	if r.Users == 0 {
+	if r.Users == 0 || r.Gone {
 		return 0
 	}
 	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Users)
@@ -76,7 +82,16 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
 	res.Disconnected = int(r.disconnected.Load())
-	return res, err
+	if err != nil {
+		// The server is gone: ncat --chat aborts at its 1024th descriptor.
+		res.Gone, res.RSSAfter = true, 0
+		return res, nil
+	}
+	if cfg.Measured != nil {
+		cfg.Measured(res)
+	}
+	sleep(ctx, cfg.Hold)
+	return res, nil
 }
 
 // settle waits until the process uses (almost) no CPU over a quarter of a
