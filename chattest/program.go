@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,9 +59,8 @@ type Program struct {
 
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	exited chan struct{}
-	mu     sync.Mutex
-	err    error // how it exited, once exited is closed
+	exited chan struct{} // closed once the process has exited
+	err    error         // how it exited; written before exited is closed
 }
 
 // StartProgram starts cmd (its Stdin, Stdout and Stderr must be unset).
@@ -95,10 +93,7 @@ func startProgram(cmd *exec.Cmd) (*Program, error) {
 	pw.Close()
 	p := &Program{Out: NewStream(pr), cmd: cmd, stdin: stdin, exited: make(chan struct{})}
 	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
+		p.err = cmd.Wait()
 		close(p.exited)
 		<-p.Out.done() // the pipe ends once every writer (the child and any of its children) is gone
 		pr.Close()
@@ -133,8 +128,6 @@ func (p *Program) Exit(t testing.TB) error {
 	case <-time.After(Patience):
 		t.Fatalf("chattest: %s is still running after %v", p.cmd.Path, Patience)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	return p.err
 }
 
