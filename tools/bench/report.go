@@ -155,7 +155,7 @@ func (rep *report) rows() []row {
 	fanRows(fmt.Sprintf("1 fan-out, burst (%d readers, %d×%d lines)", p.fanReaders, p.fanSenders, p.fanLines), func(o *outcome) *load.Result { return o.fanBurst })
 
 	// Scenario 2.
-	title := fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep)", p.stReaders, p.stSenders, p.stLines, p.stSize)
+	title := fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stReaders, p.stSenders, p.stLines, p.stSize, strings.Join(stalledFlags, " "))
 	plain := rep.each(func(o *outcome) (cell, bool) { return rateCell(o.plain), true })
 	with := rep.each(func(o *outcome) (cell, bool) {
 		if o.withStalled == nil || o.plain == nil || o.plain.Rate == 0 {

@@ -20,8 +20,9 @@ type kind struct {
 	name    string // column heading
 	dialect string // load.Dialects key
 	// command returns the command line to serve on port; maxUsers is
-	// what the scenario needs (ncat refuses more than --max-conns).
-	command func(port, maxUsers int) *exec.Cmd
+	// what the scenario needs (ncat refuses more than --max-conns); extra
+	// are final's flags for the scenario.
+	command func(port, maxUsers int, extra []string) *exec.Cmd
 	// ready reports whether the server accepts connections, given what
 	// it has printed so far.
 	ready func(port int, out []byte) bool
@@ -66,7 +67,7 @@ func (b *builds) kinds() []kind {
 	ks := []kind{
 		{
 			name: "ch08", dialect: "tutorial",
-			command: func(port, _ int) *exec.Cmd {
+			command: func(port, _ int, _ []string) *exec.Cmd {
 				cmd := exec.Command(b.ch08, "-test.run=^$")
 				cmd.Env = append(os.Environ(), "CHATTEST_SERVE=127.0.0.1:"+strconv.Itoa(port))
 				return cmd
@@ -75,11 +76,11 @@ func (b *builds) kinds() []kind {
 		},
 		{
 			name: "final", dialect: "final",
-			// final runs with its default limits: -rate 100 lines/s with
-			// -burst 1000 (each sender's 200 or 800 lines fit in the burst),
-			// -queue-bytes 1 MiB, -max-users 10000, -idle 5m.
-			command: func(port, _ int) *exec.Cmd {
-				return exec.Command(b.final, "-ip", "127.0.0.1", "-port", strconv.Itoa(port))
+			// final runs with its default limits (-rate 100 lines/s with
+			// -burst 1000: each sender's 200 or 800 lines fit in the burst;
+			// -max-users 10000; -idle 5m) and the scenario's extra flags.
+			command: func(port, _ int, extra []string) *exec.Cmd {
+				return exec.Command(b.final, append([]string{"-ip", "127.0.0.1", "-port", strconv.Itoa(port)}, extra...)...)
 			},
 			ready: printed("server listening"),
 		},
@@ -87,7 +88,7 @@ func (b *builds) kinds() []kind {
 	if b.ncat != "" {
 		ks = append(ks, kind{
 			name: "ncat", dialect: "ncat",
-			command: func(port, maxUsers int) *exec.Cmd {
+			command: func(port, maxUsers int, _ []string) *exec.Cmd {
 				return exec.Command(b.ncat, "--chat", "-l", "127.0.0.1", strconv.Itoa(port),
 					"--max-conns", strconv.Itoa(maxUsers))
 			},
@@ -143,13 +144,13 @@ func (s *server) output() []byte {
 }
 
 // start runs a fresh server of kind k on a free loopback port.
-func start(k kind, maxUsers int) (*server, error) {
+func start(k kind, maxUsers int, extra ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{kind: k, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.cmd = k.command(port, maxUsers)
+	s.cmd = k.command(port, maxUsers, extra)
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	s.cmd.Env = append(s.cmd.Environ(), "GOTRACEBACK=single")
 	if err := s.cmd.Start(); err != nil {

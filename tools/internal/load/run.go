@@ -587,21 +587,30 @@ func (r *run) closeAll(conns []net.Conn) {
 	r.wg.Wait()
 }
 
-// stalledDropped reads what the stalled clients were sent, briefly, to
-// see whether the server closed them.
+// stalledDropped drains the stalled clients, for a bounded time, to see
+// whether the server closed them: the server's FIN or RST comes after
+// everything it had sent, so the client must read through that first, with
+// a receive buffer large enough to do so quickly.
 func stalledDropped(conns []net.Conn, roles []role) int {
-	n := 0
+	var n atomic.Int64
+	var wg sync.WaitGroup
 	for i, ro := range roles {
 		if ro != stalled || conns[i] == nil {
 			continue
 		}
 		c := conns[i]
-		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		_, err := io.Copy(io.Discard, c)
-		var ne net.Error
-		if !(errors.As(err, &ne) && ne.Timeout()) {
-			n++ // EOF or reset: the server dropped it
-		}
+		wg.Go(func() {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(1 << 20)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err := io.Copy(io.Discard, c)
+			var ne net.Error
+			if !(errors.As(err, &ne) && ne.Timeout()) {
+				n.Add(1) // EOF or reset: the server dropped it
+			}
+		})
 	}
-	return n
+	wg.Wait()
+	return int(n.Load())
 }
