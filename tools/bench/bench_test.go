@@ -26,6 +26,11 @@ func TestReplaceSection(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "## 性能 / Benchmarks\n\ntext\n\n"+beginMarker+"\n\nx\n\n"+endMarker+"\n", last)
 
+	// The next heading is a level-1 one, after a horizontal rule.
+	ruled, err := replaceSection("## 性能 / Benchmarks\n\nPlaceholder.\n\n---\n\n# English\n\n## Running\n", "x")
+	require.NoError(t, err)
+	assert.Equal(t, "## 性能 / Benchmarks\n\nPlaceholder.\n\n"+beginMarker+"\n\nx\n\n"+endMarker+"\n\n---\n\n# English\n\n## Running\n", ruled)
+
 	_, err = replaceSection("# no such section\n", "x")
 	assert.Error(t, err)
 	_, err = replaceSection("## 性能 / Benchmarks\n"+beginMarker+"\n", "x")

@@ -176,20 +176,29 @@ func replaceSection(doc, md string) (string, error) {
 		return doc[:i] + block + doc[i+j+len(endMarker):], nil
 	}
 	var body int // just past the heading
-	if strings.HasPrefix(doc, sectionHeading) {
+	if strings.HasPrefix(doc, sectionHeading+"\n") {
 		body = len(sectionHeading)
-	} else if h := strings.Index(doc, "\n"+sectionHeading); h >= 0 {
+	} else if h := strings.Index(doc, "\n"+sectionHeading+"\n"); h >= 0 {
 		body = h + 1 + len(sectionHeading)
 	} else {
 		return "", fmt.Errorf("no %q section", sectionHeading)
 	}
+	// The section ends at the next heading of level 1 or 2; a horizontal
+	// rule just before that heading stays after the block.
 	end := len(doc)
-	if k := strings.Index(doc[body:], "\n## "); k >= 0 {
-		end = body + k + 1
+	for _, h := range []string{"\n# ", "\n## "} {
+		if k := strings.Index(doc[body:], h); k >= 0 {
+			end = min(end, body+k+1)
+		}
 	}
-	before := strings.TrimRight(doc[:end], "\n")
-	if end == len(doc) {
-		return before + "\n\n" + block + "\n", nil
+	text := strings.TrimRight(doc[body:end], "\n")
+	rule := ""
+	if t, ok := strings.CutSuffix(text, "\n---"); ok {
+		text, rule = strings.TrimRight(t, "\n"), "---\n\n"
 	}
-	return before + "\n\n" + block + "\n\n" + doc[end:], nil
+	rest := doc[end:]
+	if rest == "" && rule == "" {
+		return doc[:body] + text + "\n\n" + block + "\n", nil
+	}
+	return doc[:body] + text + "\n\n" + block + "\n\n" + rule + rest, nil
 }
