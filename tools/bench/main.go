@@ -95,6 +95,7 @@ func run(ctx context.Context, p params, isQuick bool, only, readme string) error
 	}
 	rep.took = time.Since(started)
 	rep.machine = describeMachine(ctx)
+	rep.version = sourceVersion(ctx, root)
 	md := rep.markdown()
 	fmt.Print(md)
 	if readme != "" {
@@ -141,6 +142,28 @@ func describeMachine(ctx context.Context) string {
 		b.Write(out)
 	}
 	return b.String()
+}
+
+// sourceVersion names the commit the servers were built from, and says
+// whether final or chapter 08 had uncommitted changes.
+func sourceVersion(ctx context.Context, root string) string {
+	git := func(args ...string) string {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := git("log", "-1", "--format=%h")
+	if commit == "" {
+		return "not a git checkout"
+	}
+	if git("status", "--porcelain", "--", "final", "steps/08-private-chat") != "" {
+		return "commit " + commit + " with uncommitted changes in final or steps/08-private-chat"
+	}
+	return "commit " + commit
 }
 
 // Markers delimit the generated part of the README section.

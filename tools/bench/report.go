@@ -34,7 +34,8 @@ func (rep *report) markdown() string {
 	if rep.quick {
 		mode = "quick (-quick: smaller scenarios; the targets are set for the full run)"
 	}
-	fmt.Fprintf(&b, "Run: `go run ./tools/bench` (%s), %s, %v in all.\n\n", mode, rep.when.Format("2006-01-02 15:04 UTC"), rep.took.Round(time.Second))
+	fmt.Fprintf(&b, "Run: `go run ./tools/bench` (%s), %s, %v in all; servers built from %s.\n\n",
+		mode, rep.when.Format("2006-01-02 15:04 UTC"), rep.took.Round(time.Second), rep.version)
 	rows := rep.rows()
 	b.WriteString("| 场景 scenario | 指标 measure |")
 	for _, k := range rep.kinds {
