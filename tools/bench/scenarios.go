@@ -29,7 +29,7 @@ type report struct {
 	when    time.Time
 	took    time.Duration
 	machine string
-	version string // of the servers' source
+	version string              // of the servers' source
 	out     map[string]*outcome // by kind name
 }
 
