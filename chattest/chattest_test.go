@@ -208,6 +208,31 @@ func TestChildReadyLineIsSkipped(t *testing.T) {
 	assert.Empty(t, failed)
 }
 
+func TestMaySeeAnyNumberOfTimes(t *testing.T) {
+	script := `connect a
+a sees "welcome 127.0.0.1:<a>\n"
+a types "x\n\n\n\ny\n"
+a sees "x\n"
+a may see "\n" any number of times
+a sees "y\n"
+a types "\n"
+a sees nothing
+`
+	// The filler ends with the sees step that matched after it: the last
+	// blank line is unaccounted for, and "sees nothing" says so.
+	failed, _ := runText(t, script, inProcess, false)
+	assert.Contains(t, failed, `t.txt:8: a: expected nothing more, got "\n"`)
+
+	script = strings.Replace(script, "a types \"\\n\"\na sees nothing\n", "a types \"z\\n\"\na sees \"z\\n\"\n", 1)
+	failed, after := runText(t, script, inProcess, false)
+	assert.Empty(t, failed)
+	assert.Equal(t, script, after)
+
+	// Zero copies are fine too.
+	failed, _ = runText(t, "connect a\na may see \"\\n\" any number of times\na sees \"welcome 127.0.0.1:<a>\\n\"\n", inProcess, false)
+	assert.Empty(t, failed)
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, line := range []string{
 		"frobnicate",
@@ -218,6 +243,8 @@ func TestParseErrors(t *testing.T) {
 		"server types \"x\"",
 		"alice prints \"x\"",
 		"alice crashes \"x\"",
+		"alice may see \"\"  any number of times",
+		"alice may see \"x\"",
 	} {
 		_, err := parseScript("p.txt", []byte("# ok\n"+line+"\n"))
 		if assert.Error(t, err, line) {

@@ -20,6 +20,9 @@ import (
 //	    "line one\n"
 //	    "line two\n"
 //	alice sees nothing             nothing more arrives within a short, bounded wait
+//	alice may see "\n" any number of times
+//	                               from here until alice's next sees step matches, copies of
+//	                               "\n" are skipped wherever the next expected bytes would start
 //	alice is disconnected          the server closes alice's connection
 //	alice quits                    alice closes her connection (FIN)
 //	alice resets                   alice aborts her connection (RST)
@@ -43,6 +46,7 @@ const (
 	vTypes
 	vSees
 	vSeesNothing
+	vMaySee
 	vDisconnected
 	vQuits
 	vResets
@@ -128,6 +132,13 @@ func parseScript(path string, data []byte) (*script, error) {
 				}
 			case rest == "sees nothing" || rest == "prints nothing":
 				st.verb = vSeesNothing
+			case verbWord == "may" && strings.HasPrefix(arg, "see ") && strings.HasSuffix(arg, " any number of times"):
+				st.verb = vMaySee
+				lit := strings.TrimSuffix(strings.TrimPrefix(arg, "see "), " any number of times")
+				st.text, err = strconv.Unquote(lit)
+				if err == nil && st.text == "" {
+					err = fmt.Errorf("may see needs a non-empty text")
+				}
 			case rest == "is disconnected" && first != consoleName:
 				st.verb = vDisconnected
 			case rest == "quits" && first != consoleName:
