@@ -89,13 +89,12 @@ func run(ctx context.Context, p params, isQuick bool, only, readme string) error
 		}
 	}
 	started := time.Now()
-	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC()}
+	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root)}
 	if err := rep.runAll(ctx); err != nil {
 		return err
 	}
 	rep.took = time.Since(started)
 	rep.machine = describeMachine(ctx)
-	rep.version = sourceVersion(ctx, root)
 	md := rep.markdown()
 	fmt.Print(md)
 	if readme != "" {

@@ -122,7 +122,7 @@ func (rep *report) rows() []row {
 		}
 		rows = append(rows,
 			row{scenario: title, measure: "deliveries/s", cells: rate, ratio: true, target: target},
-			row{measure: "every reader got every line intact", cells: rep.each(func(o *outcome) (cell, bool) {
+			row{measure: "every reader got every line, intact and attributed", cells: rep.each(func(o *outcome) (cell, bool) {
 				return completeness(get(o)), true
 			})},
 			row{measure: "observer latency p50 / p99", cells: rep.each(func(o *outcome) (cell, bool) {
@@ -159,8 +159,8 @@ func (rep *report) rows() []row {
 	title := fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stReaders, p.stSenders, p.stLines, p.stSize, strings.Join(stalledFlags, " "))
 	plain := rep.each(func(o *outcome) (cell, bool) { return rateCell(o.plain), true })
 	with := rep.each(func(o *outcome) (cell, bool) {
-		if o.withStalled == nil || o.plain == nil || o.plain.Rate == 0 {
-			return rateCell(o.withStalled), true
+		if o.withStalled == nil || o.plain == nil || o.plain.Rate == 0 || o.withStalled.Stalled {
+			return rateCell(o.withStalled), true // a stalled run's rate is the rate before it stalled
 		}
 		c := rateCell(o.withStalled)
 		c.text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
@@ -185,6 +185,9 @@ func (rep *report) rows() []row {
 			return none(), true
 		case r.Gone:
 			return cell{fmt.Sprintf("crashed at %d users", r.Users), math.NaN()}, true
+		case !r.Settled:
+			// Mid-announcement: not a figure to compare.
+			return cell{fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024), math.NaN()}, true
 		}
 		return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}, true
 	})
