@@ -20,9 +20,10 @@ const readBufSize = 1024
 // writeBufSize is how much a writer copies together into one write.
 const writeBufSize = 64 << 10
 
-// writeBufs holds the writers' buffers: only a user with something to
-// write holds one, so an idle user costs none.
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+// writeBufs holds the writers' buffers, which grow up to writeBufSize as
+// batches need. Only a writer with several messages to send takes one, and
+// only for as long as it writes, so an idle user holds none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // leaveReason says why a session ended. Exactly one is recorded per user,
 // and the session then ends exactly once (fix 9).
@@ -137,8 +138,12 @@ func (u *User) send(msg []byte) {
 // batches, not a write per message), each write under a deadline, until
 // the queue is empty; then it returns.
 func (u *User) ListenMessage() {
-	bp := writeBufs.Get().(*[]byte)
-	defer writeBufs.Put(bp)
+	var bp *[]byte // a buffer from writeBufs, taken when a batch needs one
+	defer func() {
+		if bp != nil {
+			writeBufs.Put(bp)
+		}
+	}()
 	for {
 		u.mu.Lock()
 		if len(u.queue) == 0 || u.failed || u.aborted {
@@ -150,23 +155,32 @@ func (u *User) ListenMessage() {
 			u.mu.Unlock()
 			return
 		}
-		buf, n := (*bp)[:0], 0
-		for n < len(u.queue) && (n == 0 || len(buf)+len(u.queue[n]) <= writeBufSize) {
-			buf = append(buf, u.queue[n]...) // a longer first message grows buf: fine, rare
-			n++
+		var batch []byte
+		n := 1
+		if len(u.queue) == 1 {
+			batch = u.queue[0] // one message: write it as it is, no copy
+		} else {
+			if bp == nil {
+				bp = writeBufs.Get().(*[]byte)
+			}
+			batch = append((*bp)[:0], u.queue[0]...)
+			for n < len(u.queue) && len(batch)+len(u.queue[n]) <= writeBufSize {
+				batch = append(batch, u.queue[n]...)
+				n++
+			}
+			if cap(batch) <= writeBufSize {
+				*bp = batch
+			}
 		}
 		clear(u.queue[:n]) // let the messages go
-		u.queue, u.queued = u.queue[n:], u.queued-len(buf)
+		u.queue, u.queued = u.queue[n:], u.queued-len(batch)
 		// Under mu, so that an abort (which sets a past deadline) is never
 		// overwritten by this fresh one.
 		_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
 		u.mu.Unlock()
 
-		if _, err := u.conn.Write(buf); err != nil {
+		if _, err := u.conn.Write(batch); err != nil {
 			u.writeFailed(err)
-		}
-		if cap(buf) <= writeBufSize {
-			*bp = buf
 		}
 	}
 }
