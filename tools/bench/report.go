@@ -143,6 +143,9 @@ func (rep *report) rows() []row {
 				}
 				return cell{t, float64(r.ConnectTime)}, true
 			})},
+			row{measure: "server CPU per delivery (the load generator's own cost excluded)", ratio: true, cells: rep.each(func(o *outcome) (cell, bool) {
+				return cpuPerDelivery(get(o)), true
+			})},
 			row{measure: "server CPU / RSS during the run", cells: rep.each(func(o *outcome) (cell, bool) {
 				r := get(o)
 				if r == nil {
@@ -173,6 +176,7 @@ func (rep *report) rows() []row {
 	rows = append(rows,
 		row{scenario: title, measure: "deliveries/s without the stalled client", cells: plain, ratio: true},
 		row{measure: "deliveries/s with it (share of the rate without)", cells: with, ratio: true, target: target2},
+		row{measure: "server CPU per delivery, without the stalled client", cells: rep.each(func(o *outcome) (cell, bool) { return cpuPerDelivery(o.plain), true }), ratio: true},
 		row{measure: "every other reader got every line", cells: rep.each(func(o *outcome) (cell, bool) { return completeness(o.withStalled), true })},
 		row{measure: "what the server did", cells: rep.each(func(o *outcome) (cell, bool) { return stallCell(o.withStalled), true })},
 	)
@@ -238,6 +242,17 @@ func rateCell(r *load.Result) cell {
 		return none()
 	}
 	return cell{fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate}
+}
+
+// cpuPerDelivery is the server's CPU time over the run divided by the
+// lines delivered (incomplete runs included: their CPU time still bought
+// what they delivered).
+func cpuPerDelivery(r *load.Result) cell {
+	if r == nil || r.Delivered == 0 {
+		return none()
+	}
+	us := r.CPU.Seconds() * 1e6 / float64(r.Delivered)
+	return cell{fmt.Sprintf("%.2f µs", us), us}
 }
 
 func completeness(r *load.Result) cell {
