@@ -691,10 +691,10 @@ func TestFix12Shutdown(t *testing.T) {
 
 	t.Run("a stalled reader cannot hold shutdown up past its timeout", func(t *testing.T) {
 		s, addr := startServer(t, func(c *Config) { c.Rate = 0 })
+		talker := dial(t, addr)
 		stalled := dialRaw(t, addr)
 		require.NoError(t, stalled.conn.SetReadBuffer(1024))
-		talker := dial(t, addr)
-		talker.expect("") // (no line of the stalled one: it joined first)
+		talker.expect("[" + stalled.addr + "]" + stalled.addr + ": 已上线\n")
 		// 6 MB: the kernel buffers take at most about 4 MB, so the stalled
 		// user's writer is blocked with the rest still queued.
 		flood(t, talker, []*client{talker}, 1500, 4000, "")
