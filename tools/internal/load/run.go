@@ -66,6 +66,9 @@ type Config struct {
 	Timeout    time.Duration
 	// DialParallel is how many connections are dialled at once.
 	DialParallel int
+	// DropCheck bounds how long the stalled clients are drained at the
+	// end, to see whether the server dropped them (default 2 s).
+	DropCheck time.Duration
 	// KeepAlive, when not 0, makes every reader send the dialect's
 	// keep-alive line this often (chapter 08 kicks a silent user after 10 s).
 	KeepAlive time.Duration
@@ -86,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.DialParallel <= 0 {
 		c.DialParallel = 8
+	}
+	if c.DropCheck <= 0 {
+		c.DropCheck = 2 * time.Second
 	}
 }
 
@@ -235,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	r.collect(res)
-	res.StalledDropped = stalledDropped(conns, roles)
+	res.StalledDropped = stalledDropped(conns, roles, cfg.DropCheck)
 	return res, nil
 }
 
@@ -591,7 +597,7 @@ func (r *run) closeAll(conns []net.Conn) {
 // whether the server closed them: the server's FIN or RST comes after
 // everything it had sent, so the client must read through that first, with
 // a receive buffer large enough to do so quickly.
-func stalledDropped(conns []net.Conn, roles []role) int {
+func stalledDropped(conns []net.Conn, roles []role, limit time.Duration) int {
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	for i, ro := range roles {
@@ -603,7 +609,7 @@ func stalledDropped(conns []net.Conn, roles []role) int {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetReadBuffer(1 << 20)
 			}
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(limit))
 			_, err := io.Copy(io.Discard, c)
 			var ne net.Error
 			if !(errors.As(err, &ne) && ne.Timeout()) {

@@ -97,7 +97,7 @@ func (s *fakeServer) broadcast(msg string) {
 func fastConfig(addr string) Config {
 	return Config{
 		Addr: addr, Dialect: Dialects["tutorial"], Readers: 5, Senders: 3, Lines: 20, Size: 40,
-		StallAfter: 300 * time.Millisecond, Timeout: 10 * time.Second,
+		StallAfter: 300 * time.Millisecond, Timeout: 10 * time.Second, DropCheck: 100 * time.Millisecond,
 	}
 }
 
