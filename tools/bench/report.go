@@ -380,6 +380,13 @@ func (rep *report) notes() string {
 	} else if o != nil && o.withStalled != nil {
 		notes = append(notes, "Check: chapter 08 did stall in scenario 2 (no reader got a line for 2 s), so the scenario measures what it should.")
 	}
+	if o := rep.out["ch08"]; o != nil && o.leave != nil {
+		if o.leave.Gone {
+			notes = append(notes, "Scenario 4: chapter 08 crashed (see below).")
+		} else {
+			notes = append(notes, fmt.Sprintf("Scenario 4: chapter 08 did not crash this time; its %.2f CPU seconds are the `ListenMessage` goroutines of the users who left, spinning on their closed channels after the idle kick.", o.leave.CPU.Seconds()))
+		}
+	}
 	names := make([]string, 0, len(rep.out))
 	for n := range rep.out {
 		names = append(names, n)
