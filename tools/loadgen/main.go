@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"time"
@@ -45,6 +46,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	if err := loopback(*addr); err != nil {
+		fail(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	switch *scenario {
@@ -78,6 +82,19 @@ func main() {
 	default:
 		fail(fmt.Errorf("unknown scenario %q (want fanout, idle or leave)", *scenario))
 	}
+}
+
+// loopback refuses any address but the local machine's: a load test is
+// never pointed at somebody else's server.
+func loopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-addr %q: only loopback addresses (127.0.0.1, ::1, localhost)", addr)
+	}
+	return nil
 }
 
 func fail(err error) {
