@@ -115,6 +115,7 @@ func (c Child) start(t testing.TB, args []string, ready string) (*Target, error)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr in order
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()

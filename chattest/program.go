@@ -85,6 +85,7 @@ func startProgram(cmd *exec.Cmd) (*Program, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr in order
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
