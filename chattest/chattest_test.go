@@ -17,10 +17,25 @@ import (
 	"go.uber.org/goleak"
 )
 
+// greeter is the program the Program tests drive: it prints its args,
+// answers each line, and exits with status 3 on "fail".
+func greeter(args []string) {
+	fmt.Println("args", args)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "fail" {
+			os.Exit(3)
+		}
+		fmt.Printf("> %s\n", sc.Text())
+	}
+	fmt.Print("bye")
+}
+
 // The tests run transcripts against a tiny line server of their own: it
 // greets each client with its address, echoes each line to its sender,
 // prints "conn ADDR" on its console, and panics on the line "panic".
 func TestMain(m *testing.M) {
+	ProgramIfChild(greeter)
 	ServeIfChild(func(ip string, port int, args []string) {
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
 		if err != nil {
