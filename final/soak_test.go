@@ -71,20 +71,28 @@ func (c *soakConn) snapshot() []string {
 	return slices.Clone(c.lines)
 }
 
-// waitLine waits until a line satisfying ok has arrived.
-func (c *soakConn) waitLine(ok func(string) bool) bool {
+// waitLine waits until a line satisfying ok has arrived at or after
+// index from, and returns its index.
+func (c *soakConn) waitLine(from int, ok func(string) bool) (int, bool) {
 	deadline := time.Now().Add(patience)
-	for time.Now().Before(deadline) {
-		if slices.ContainsFunc(c.snapshot(), ok) {
-			return true
+	for {
+		c.mu.Lock()
+		for ; from < len(c.lines); from++ {
+			if ok(c.lines[from]) {
+				c.mu.Unlock()
+				return from, true
+			}
+		}
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			return 0, false
 		}
 		select {
 		case <-c.ended:
-			return slices.ContainsFunc(c.snapshot(), ok)
+			return 0, false
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return false
 }
 
 // TestSoak: hundreds of connections connect, chat, rename, ask who, send
@@ -171,6 +179,30 @@ func TestSoak(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// From here on the stayers only say "keepalive" now and then, so that
+	// none of them is kicked while the checks run.
+	verified := make(chan struct{})
+	var keepalive sync.WaitGroup
+	for _, c := range stayers {
+		keepalive.Add(1)
+		go func() {
+			defer keepalive.Done()
+			for {
+				select {
+				case <-verified:
+					return
+				case <-time.After(300 * time.Millisecond):
+					_, _ = c.conn.Write([]byte("keepalive\n"))
+				}
+			}
+		}()
+	}
+	stopKeepalive := sync.OnceFunc(func() {
+		close(verified)
+		keepalive.Wait()
+	})
+	defer stopKeepalive() // also when a check fails
+
 	// Every churned connection has ended on the client side; wait until
 	// the server has ended them too (and so announced each offline). Then
 	// each stayer says a last marker: a stayer's lines are handled in order,
@@ -181,15 +213,26 @@ func TestSoak(t *testing.T) {
 		_, err := fmt.Fprintf(c.conn, "end-%d\n", i)
 		require.NoError(t, err)
 	}
+	var streams [][]string // each stayer's broadcasts, in the order received, up to the last marker
 	for _, c := range stayers {
+		end := 0
 		for i := range stayers {
 			marker := fmt.Sprintf(": end-%d", i)
-			require.True(t, c.waitLine(func(l string) bool { return strings.HasSuffix(l, marker) }))
+			j, ok := c.waitLine(0, func(l string) bool { return strings.HasSuffix(l, marker) })
+			require.True(t, ok, "marker %d", i)
+			end = max(end, j+1)
 		}
+		var stream []string
+		for _, l := range c.snapshot()[:end] {
+			if strings.HasPrefix(l, "[") {
+				stream = append(stream, l)
+			}
+		}
+		streams = append(streams, stream)
 	}
 
-	// No message lost, the same order for everyone, each join and leave
-	// announced exactly once.
+	// No message lost, each join and leave announced exactly once, the
+	// same order for everyone.
 	for _, c := range churned {
 		for _, l := range c.snapshot() {
 			if _, msg, ok := strings.Cut(l, ": "); ok && strings.HasPrefix(l, "["+c.addr+"]") && strings.HasPrefix(msg, "c") {
@@ -197,40 +240,32 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
-	var streams [][]string
-	for i, c := range stayers {
-		var stream []string // the broadcasts, in the order received
+	connections := map[string]int{} // by address: a port can be used again once free
+	for _, cc := range churned {
+		connections[cc.addr]++
+	}
+	for i, stream := range streams {
 		said := map[string]bool{}
-		for _, l := range c.snapshot() {
-			if strings.HasPrefix(l, "[") {
-				stream = append(stream, l)
-				_, msg, _ := strings.Cut(l, ": ")
-				said[msg] = true
+		on, off := map[string]int{}, map[string]int{}
+		for _, l := range stream {
+			addr, rest, _ := strings.Cut(strings.TrimPrefix(l, "["), "]")
+			_, msg, _ := strings.Cut(rest, ": ")
+			said[msg] = true
+			switch msg {
+			case "已上线":
+				on[addr]++
+			case "下线":
+				off[addr]++
 			}
 		}
-		streams = append(streams, stream)
 		for _, m := range echoed {
 			if !said[m] {
 				t.Errorf("stayer %d never received %q", i, m)
 			}
 		}
-		perAddr := map[string]int{} // a port can be used again once free
-		for _, cc := range churned {
-			perAddr[cc.addr]++
-		}
-		for addr, times := range perAddr {
-			prefix := "[" + addr + "]"
-			var on, off int
-			for _, l := range stream {
-				if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, ": 已上线") {
-					on++
-				}
-				if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, ": 下线") {
-					off++
-				}
-			}
-			if on != times || off != times {
-				t.Errorf("stayer %d: %s connected %d times, announced online %d times, offline %d times", i, addr, times, on, off)
+		for addr, times := range connections {
+			if on[addr] != times || off[addr] != times {
+				t.Errorf("stayer %d: %s connected %d times, announced online %d times, offline %d times", i, addr, times, on[addr], off[addr])
 			}
 		}
 	}
@@ -250,18 +285,30 @@ func TestSoak(t *testing.T) {
 	t.Logf("%d connections churned, %d messages checked, %d broadcasts per stayer", len(churned), len(echoed), len(streams[0]))
 
 	// who lists exactly the connected users, each once.
+	isWho := func(l string) bool { return strings.HasSuffix(l, ": 在线...") }
 	n := len(stayers[0].snapshot())
 	_, err := stayers[0].conn.Write([]byte("who\n"))
 	require.NoError(t, err)
-	require.True(t, stayers[0].waitLine(func(string) bool { return len(stayers[0].snapshot()) >= n+stayerCount }))
+	from := n
+	for range stayerCount {
+		j, ok := stayers[0].waitLine(from, isWho)
+		require.True(t, ok)
+		from = j + 1
+	}
 	time.Sleep(quiet) // nothing more may come
-	who := stayers[0].snapshot()[n:]
+	var who []string
+	for _, l := range stayers[0].snapshot()[n:] {
+		if isWho(l) {
+			who = append(who, l)
+		}
+	}
 	var want []string
 	for _, c := range stayers {
 		want = append(want, "["+c.addr+"]"+c.addr+": 在线...")
 	}
 	assert.ElementsMatch(t, want, who)
 
+	stopKeepalive()
 	for _, c := range stayers {
 		require.NoError(t, c.conn.Close())
 		<-c.ended
