@@ -183,7 +183,7 @@ func (r *run) now() int64 { return int64(time.Since(r.base)) }
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 {
-		return nil, errors.New("need at least one reader")
+		return nil, errors.New("need at least one reader, and no negative senders or lines")
 	}
 	if cfg.Dialect == nil {
 		return nil, errors.New("no dialect")
@@ -263,10 +263,6 @@ func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn
 	if !r.waitJoins(ctx, 1) {
 		return conns
 	}
-	// At most DialParallel connections are dialled and not yet welcomed
-	// (their join not yet seen): a server that accepts slowly (ncat
-	// --chat listens with a backlog of 10) is not flooded with SYNs that
-	// the kernel drops and the client resends a second later.
 	if !r.paced {
 		sem := make(chan struct{}, r.cfg.DialParallel)
 		var wg sync.WaitGroup
@@ -285,6 +281,10 @@ func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn
 		res.Joined = r.waitJoins(ctx, int64(res.Clients))
 		return conns
 	}
+	// Paced: at most DialParallel connections are dialled and not yet
+	// welcomed (their join not yet seen), so a server that accepts slowly
+	// (ncat --chat listens with a backlog of 10) is not flooded with SYNs
+	// that the kernel drops and the client resends a second later.
 	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
 		wctx, cancel := context.WithTimeout(ctx, welcomeWait)
 		ok := r.waitJoins(wctx, int64(res.Clients-r.cfg.DialParallel+1))
@@ -411,7 +411,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 			}
 			if st.fresh > 0 {
 				r.delivered.Add(st.fresh)
-				r.lastDelivery.Store(now)
+				storeMax(&r.lastDelivery, now)
 				if st.count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
 					r.done.Do(func() { close(r.allDone) })
 				}
@@ -421,6 +421,12 @@ func (r *run) read(c net.Conn, isObserver bool) {
 			r.lost(err)
 			return
 		}
+	}
+}
+
+// storeMax raises v to n unless it is already later.
+func storeMax(v *atomic.Int64, n int64) {
+	for old := v.Load(); n > old && !v.CompareAndSwap(old, n); old = v.Load() {
 	}
 }
 

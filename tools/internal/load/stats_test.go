@@ -2,6 +2,7 @@ package load
 
 import (
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,4 +61,13 @@ func TestProcSelf(t *testing.T) {
 	assert.Greater(t, rss, int64(1<<20))
 	_, err = p.CPU()
 	assert.NoError(t, err)
+}
+
+func TestStoreMax(t *testing.T) {
+	var v atomic.Int64
+	storeMax(&v, 5)
+	storeMax(&v, 3)
+	assert.Equal(t, int64(5), v.Load())
+	storeMax(&v, 9)
+	assert.Equal(t, int64(9), v.Load())
 }
