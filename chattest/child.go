@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
-	"time"
 )
 
 // The test binary re-runs itself as the server: with envServe set, Main
@@ -83,88 +80,18 @@ type Child struct {
 	Ready string
 }
 
-// Start implements [StartFunc].
+// Start implements [StartFunc]: it runs this test binary as the server
+// (see [ServeBinary]).
 func (c Child) Start(t testing.TB, args []string) *Target {
 	t.Helper()
-	ready := c.Ready
-	if ready == "" {
-		ready = "server listening..."
-	}
-	var lastErr error
-	for try := 0; try < 3; try++ { // a free port can be taken between our check and the child's listen
-		tg, err := c.start(t, args, ready)
-		if err == nil {
-			return tg
-		}
-		lastErr = err
-	}
-	t.Fatalf("chattest: starting the server: %v", lastErr)
-	return nil
-}
-
-func (c Child) start(t testing.TB, args []string, ready string) (*Target, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	a, _ := json.Marshal(args)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
-	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr in order
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
-	console := NewStream(pr)
-	exited := make(chan struct{})
-	var (
-		mu      sync.Mutex
-		exitErr error
-	)
-	go func() {
-		err := cmd.Wait()
-		mu.Lock()
-		exitErr = err
-		mu.Unlock()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		pr.Close()
-	}
-	// Wait for the ready line rather than dialling: a probe connection
-	// would itself become a user of the chat.
-	deadline := time.After(Patience)
-	for {
-		data, changed, _ := console.snapshot()
-		if skip, ok := afterLine(data, ready); ok {
-			t.Cleanup(stop)
-			return &Target{
-				Addr:    addr,
-				Console: console,
-				Skip:    skip,
-				Exited:  exited,
-				ExitErr: func() error { mu.Lock(); defer mu.Unlock(); return exitErr },
-			}, nil
-		}
-		select {
-		case <-changed:
-		case <-exited:
-			<-console.done()
-			stop()
-			return nil, fmt.Errorf("server exited before printing %q: %s", ready, console.Bytes())
-		case <-deadline:
-			stop()
-			return nil, fmt.Errorf("server did not print %q within %v; it printed %q", ready, Patience, console.Bytes())
-		}
+	srv := ServeBinary(t, os.Args[0], c.Ready, args...)
+	p := srv.Program
+	return &Target{
+		Addr:    srv.Addr,
+		Console: p.Out,
+		Skip:    srv.Console.pos,
+		Exited:  p.exited,
+		ExitErr: func() error { <-p.exited; return p.err },
 	}
 }
 
