@@ -1,9 +1,10 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -19,18 +20,38 @@ import (
 // been consumed (and forgotten); the next ReadLine starts on the next line.
 var errLineTooLong = errors.New("line too long")
 
-// lineReader cuts a byte stream into lines at '\n', accepting "\r\n".
-type lineReader struct {
-	br   *bufio.Reader
-	max  int    // longest line, in bytes, without its "\n" or "\r\n"
-	long []byte // a line that did not fit in br's buffer, being assembled
+// readBufSize is the size of a read buffer. A connection borrows one from
+// readBufs only while bytes it has read wait to be cut into lines, and an
+// idle connection holds none, so the size costs idle users nothing: 4 KiB
+// takes a whole line of the default -max-line in one read.
+const readBufSize = 4096
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// readWaiter is a source that can wait until it has bytes to read without
+// being handed a buffer (User does, on Unix). The line reader then borrows
+// a buffer only once there is something to read.
+type readWaiter interface {
+	waitReadable() error
 }
 
-// newLineReader reads lines of at most max bytes from r, through a buffer
-// of bufSize bytes (lines longer than the buffer are assembled in a
-// separate slice, so the buffer itself can stay small).
-func newLineReader(r io.Reader, bufSize, max int) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(&telnetFilter{r: r}, bufSize), max: max}
+// lineReader cuts a byte stream into lines at '\n', accepting "\r\n".
+type lineReader struct {
+	r        io.Reader
+	readSize int          // bytes one read may take, at most readBufSize
+	max      int          // longest line, in bytes, without its "\n" or "\r\n"
+	buf      *[]byte      // borrowed from readBufs while data is not empty
+	data     []byte       // read but not yet cut into lines: a part of *buf
+	err      error        // what ended the last read; returned once data is used up
+	long     []byte       // a line that spans reads, being assembled
+	telnet   telnetFilter // drops telnet commands, even split across reads
+}
+
+// newLineReader reads lines of at most max bytes from r, at most readSize
+// bytes (up to readBufSize) at a time. Lines that span reads are assembled
+// in a separate slice.
+func newLineReader(r io.Reader, readSize, max int) *lineReader {
+	return &lineReader{r: r, readSize: min(readSize, readBufSize), max: max}
 }
 
 // ReadLine returns the next line without its "\n" or "\r\n"; it is valid
@@ -38,34 +59,76 @@ func newLineReader(r io.Reader, bufSize, max int) *lineReader {
 // io.EOF. A line longer than max is read to its end, kept nowhere (memory
 // stays bounded however long it is) and reported as errLineTooLong.
 func (lr *lineReader) ReadLine() ([]byte, error) {
-	lr.long = lr.long[:0]
-	size, tooLong := 0, false
+	lr.long = nil // the previous line is no longer needed
+	size := 0     // bytes of this line so far, its line end included
 	for {
-		chunk, err := lr.br.ReadSlice('\n')
-		size += len(chunk)
-		tooLong = tooLong || size > lr.max+len("\r\n")
-		if err == bufio.ErrBufferFull {
-			if !tooLong {
-				lr.long = append(lr.long, chunk...)
+		if len(lr.data) == 0 {
+			if err := lr.fill(); err != nil {
+				if err != io.EOF || size == 0 {
+					return nil, err // a partial line cut off by an error is not a line
+				}
+				return lr.finish(nil, size) // the last line, without a newline
 			}
+		}
+		i := bytes.IndexByte(lr.data, '\n')
+		if i < 0 { // the line goes on in a later read
+			size += len(lr.data)
+			if size <= lr.max+len("\r\n") {
+				lr.long = append(lr.long, lr.data...)
+			}
+			lr.data = nil
 			continue
 		}
-		if err != nil && (err != io.EOF || size == 0) {
-			return nil, err // a partial line cut off by an error is not a line
+		chunk := lr.data[:i+1]
+		lr.data = lr.data[i+1:]
+		return lr.finish(chunk, size+len(chunk))
+	}
+}
+
+// finish returns the line that ends with chunk, size bytes long in all.
+func (lr *lineReader) finish(chunk []byte, size int) ([]byte, error) {
+	if size > lr.max+len("\r\n") {
+		return nil, errLineTooLong
+	}
+	line := chunk
+	if len(lr.long) > 0 {
+		lr.long = append(lr.long, chunk...)
+		line = lr.long
+	}
+	if line = trimEOL(line); len(line) > lr.max {
+		return nil, errLineTooLong
+	}
+	return line, nil
+}
+
+// fill gives back the used-up buffer, waits until r has bytes to read, and
+// only then borrows a buffer and reads them. If all that arrived were
+// telnet commands, the buffer goes back and fill waits again.
+func (lr *lineReader) fill() error {
+	lr.release()
+	for lr.err == nil {
+		if w, ok := lr.r.(readWaiter); ok {
+			if lr.err = w.waitReadable(); lr.err != nil {
+				break
+			}
 		}
-		if tooLong {
-			return nil, errLineTooLong
+		buf := readBufs.Get().(*[]byte)
+		var n int
+		n, lr.err = lr.r.Read((*buf)[:lr.readSize])
+		if n = lr.telnet.filter((*buf)[:n]); n > 0 {
+			lr.buf, lr.data = buf, (*buf)[:n]
+			return nil
 		}
-		line := chunk
-		if len(lr.long) > 0 {
-			lr.long = append(lr.long, chunk...)
-			line = lr.long
-		}
-		line = trimEOL(line)
-		if len(line) > lr.max {
-			return nil, errLineTooLong
-		}
-		return line, nil
+		readBufs.Put(buf)
+	}
+	return lr.err
+}
+
+// release gives the read buffer back to readBufs.
+func (lr *lineReader) release() {
+	if lr.buf != nil {
+		readBufs.Put(lr.buf)
+		lr.buf, lr.data = nil, nil
 	}
 }
 
@@ -99,23 +162,11 @@ const (
 	tsSubIAC             // after IAC inside a subnegotiation
 )
 
-// telnetFilter drops telnet IAC sequences from a byte stream, even when one
+// telnetFilter drops telnet IAC sequences from what is read, even when one
 // is split across reads. Valid UTF-8 never contains the byte 255, so text
 // from other clients passes through untouched.
 type telnetFilter struct {
-	r     io.Reader
 	state telnetState
-}
-
-func (f *telnetFilter) Read(p []byte) (int, error) {
-	for {
-		n, err := f.r.Read(p)
-		n = f.filter(p[:n])
-		if n > 0 || err != nil || len(p) == 0 {
-			return n, err
-		}
-		// Only telnet commands arrived: read again rather than return 0, nil.
-	}
 }
 
 // filter removes telnet commands from b in place and returns the length of

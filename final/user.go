@@ -7,15 +7,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// readBufSize is each connection's read buffer. Small on purpose: an idle
-// connection holds it for as long as it stays connected. Longer lines (up
-// to Config.MaxLine) are assembled in a separate slice while they arrive.
-const readBufSize = 1024
 
 // writeBufSize is how much a writer copies together into one write.
 const writeBufSize = 64 << 10
@@ -71,6 +67,7 @@ type User struct {
 	Addr string // the client's address; never changes
 
 	conn    net.Conn
+	raw     syscall.RawConn // conn's descriptor, to wait for input without a buffer; nil if it has none
 	server  *Server
 	limiter *rate.Limiter // fix 13: a user's lines per second
 	done    chan struct{} // closed when the session is told to stop
@@ -93,7 +90,7 @@ func NewUser(conn net.Conn, server *Server) *User {
 	if server.cfg.Rate > 0 {
 		lim = rate.Limit(server.cfg.Rate)
 	}
-	return &User{
+	u := &User{
 		Name:    addr,
 		Addr:    addr,
 		conn:    conn,
@@ -101,6 +98,10 @@ func NewUser(conn net.Conn, server *Server) *User {
 		limiter: rate.NewLimiter(lim, server.cfg.Burst),
 		done:    make(chan struct{}),
 	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		u.raw, _ = sc.SyscallConn() // a nil raw just means no waiting without a buffer
+	}
+	return u
 }
 
 // SendMsg queues msg for this user and returns at once: the caller (often
@@ -260,20 +261,30 @@ func (u *User) Close(notice string) {
 	_ = u.conn.Close()
 }
 
-// Read reads from the connection for the line reader. Before each read it
-// renews the idle deadline (fix 10: the kick is a read deadline; there is
-// no timer goroutine and no channel to close), unless the session was
-// stopped, which a renewed deadline would otherwise hide.
-func (u *User) Read(p []byte) (int, error) {
+// waitReadable blocks until the connection has bytes to read (or has
+// ended), so that the line reader borrows a read buffer only then: an idle
+// user holds none. Before it waits it renews the idle deadline (fix 10: the
+// kick is a read deadline; there is no timer goroutine and no channel to
+// close), unless the session was stopped, which a renewed deadline would
+// otherwise hide.
+func (u *User) waitReadable() error {
 	u.mu.Lock()
 	if u.reason != stillHere {
 		u.mu.Unlock()
-		return 0, errStopped
+		return errStopped
 	}
 	if idle := u.server.cfg.Idle; idle > 0 {
 		_ = u.conn.SetReadDeadline(time.Now().Add(idle))
 	}
 	u.mu.Unlock()
+	if u.raw == nil {
+		return nil // the Read that follows waits instead, with its buffer
+	}
+	return waitReadable(u.raw)
+}
+
+// Read reads from the connection for the line reader, after waitReadable.
+func (u *User) Read(p []byte) (int, error) {
 	return u.conn.Read(p)
 }
 
