@@ -102,6 +102,44 @@ func TestFix01LineFraming(t *testing.T) {
 	bob.expect(alice.prefix() + "last words\n" + alice.prefix() + "下线\n")
 }
 
+// waitingReader is a chunkReader that, like a User on Unix, can wait for
+// input without a buffer. It records whether the line reader held a read
+// buffer each time it waited.
+type waitingReader struct {
+	chunkReader
+	lr      *lineReader
+	waits   int
+	holding int // waits during which lr held a read buffer
+}
+
+func (r *waitingReader) waitReadable() error {
+	r.waits++
+	if r.lr.buf != nil {
+		r.holding++
+	}
+	return nil
+}
+
+// An idle connection holds no read buffer: the line reader gives its buffer
+// back before it waits for input, even in the middle of a line (the part
+// already read is kept in a slice of its own).
+func TestLineReaderWaitsWithoutBuffer(t *testing.T) {
+	r := &waitingReader{chunkReader: *chunks("one\ntw", "o\r\n", "three")}
+	r.lr = newLineReader(r, readBufSize, 100)
+	var got []string
+	for {
+		line, err := r.lr.ReadLine()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		got = append(got, string(line))
+	}
+	assert.Equal(t, []string{"one", "two", "three"}, got)
+	assert.Equal(t, 4, r.waits, "one wait before each of the three reads and the end")
+	assert.Zero(t, r.holding, "waits with a read buffer held")
+}
+
 func TestFix02LineLength(t *testing.T) {
 	// A 1 MiB line arriving in 1 KiB reads never makes the reader hold more
 	// than about one line of the limit, and the next line is read normally.
