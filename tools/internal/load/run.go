@@ -320,7 +320,7 @@ func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+				serr = setRcvBuf(fd, size)
 			})
 			return errors.Join(err, serr)
 		}

@@ -1,0 +1,11 @@
+//go:build !windows
+
+package load
+
+import "syscall"
+
+// setRcvBuf sets a socket's receive buffer before it connects, so that the
+// small window is what the TCP handshake advertises.
+func setRcvBuf(fd uintptr, size int) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+}

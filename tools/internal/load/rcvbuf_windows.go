@@ -1,0 +1,9 @@
+package load
+
+import "syscall"
+
+// setRcvBuf sets a socket's receive buffer before it connects, so that the
+// small window is what the TCP handshake advertises.
+func setRcvBuf(fd uintptr, size int) error {
+	return syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+}
