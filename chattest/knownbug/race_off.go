@@ -1,0 +1,5 @@
+//go:build !race
+
+package knownbug
+
+const raceDetector = false
