@@ -142,6 +142,12 @@ func (p *Program) Running() bool {
 	}
 }
 
+// Signal sends sig to the program: os.Interrupt, say, as Ctrl-C does on
+// a terminal, or a server's shutdown signal.
+func (p *Program) Signal(sig os.Signal) error {
+	return p.cmd.Process.Signal(sig)
+}
+
 // Kill kills the program if it is still running and waits until it is gone.
 func (p *Program) Kill() {
 	_ = p.cmd.Process.Kill()
@@ -382,12 +388,27 @@ type Server struct {
 // line that starts with ready (default "server listening...").
 func ServeBinary(t testing.TB, path, ready string, args ...string) *Server {
 	t.Helper()
+	a, _ := json.Marshal(args)
+	return ServeCommand(t, ready, func(addr string) *exec.Cmd {
+		cmd := exec.Command(path, "-test.run=^$")
+		cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
+		return cmd
+	})
+}
+
+// ServeCommand runs the command that command returns for addr, a free
+// loopback port, as a child server, and waits for the line that starts
+// with ready (default "server listening..."). It is for a server that is
+// not a test binary: a binary built with go build, say, that takes its
+// address as flags.
+func ServeCommand(t testing.TB, ready string, command func(addr string) *exec.Cmd) *Server {
+	t.Helper()
 	if ready == "" {
 		ready = "server listening..."
 	}
 	var lastErr error
 	for try := 0; try < 3; try++ { // a free port can be taken between our check and the child's listen
-		s, err := serveBinary(path, ready, args)
+		s, err := serveCommand(ready, command)
 		if err == nil {
 			t.Cleanup(s.Program.Kill)
 			return s
@@ -398,15 +419,12 @@ func ServeBinary(t testing.TB, path, ready string, args ...string) *Server {
 	return nil
 }
 
-func serveBinary(path, ready string, args []string) (*Server, error) {
+func serveCommand(ready string, command func(addr string) *exec.Cmd) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	a, _ := json.Marshal(args)
-	cmd := exec.Command(path, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
-	p, err := startProgram(cmd)
+	p, err := startProgram(command(addr))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package chattest
 import (
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"testing"
 
@@ -80,4 +81,24 @@ func TestServeBinary(t *testing.T) {
 	in := NewWatch("client", NewStream(conn))
 	in.Next(t, "welcome "+conn.LocalAddr().String()+"\n")
 	srv.Console.Next(t, "conn "+conn.LocalAddr().String()+"\n")
+}
+
+func TestProgramSignal(t *testing.T) {
+	p := StartProgram(t, Self())
+	NewWatch("greeter", p.Out).Next(t, "args []\n")
+	require.NoError(t, p.Signal(os.Kill))
+	var exit *exec.ExitError
+	require.True(t, errors.As(p.Exit(t), &exit), "killed, not a clean exit")
+	assert.False(t, exit.Success())
+	assert.False(t, p.Running())
+}
+
+func TestServeCommand(t *testing.T) {
+	// The greeter stands for a plain binary that takes its address as a
+	// flag: its first line, the ready line, shows the arguments.
+	srv := ServeCommand(t, "args [", func(addr string) *exec.Cmd { return Self("-addr", addr) })
+	NewWatch("greeter", srv.Program.Out).Next(t, "args [-addr "+srv.Addr+"]\n")
+	srv.Program.Type(t, "hi\n")
+	srv.Console.Next(t, "> hi\n")
+	assert.True(t, srv.Program.Running())
 }

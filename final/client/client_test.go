@@ -6,13 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
 )
 
 // The chapter 09 client's bugs, one test (or more) each; README.md's table
@@ -35,10 +36,10 @@ func TestSendsWholeLines(t *testing.T) {
 	t.Parallel()
 	rec := record(t)
 	c := startClient(t, rec.addr)
-	c.stdout.waitFor(t, menuText, 1)
+	c.stdout.Expect(t, menuText)
 
 	c.typeLine(t, "1") //公聊模式
-	c.stdout.waitFor(t, chatPrompt, 1)
+	c.stdout.Expect(t, chatPrompt)
 	c.typeLine(t, "  hello   world  ")
 	c.typeLine(t, "")
 	c.typeLine(t, "   ")
@@ -46,72 +47,73 @@ func TestSendsWholeLines(t *testing.T) {
 	c.typeLine(t, "exit")
 
 	c.typeLine(t, "2") //私聊模式
-	rec.waitFor(t, "who\n", 1)
-	c.stdout.waitFor(t, targetPrompt, 1)
+	rec.conn(t).sent.Expect(t, "who\n")
+	c.stdout.Expect(t, targetPrompt)
 	c.typeLine(t, "")
-	c.stdout.waitFor(t, targetPrompt, 2)
+	c.stdout.Expect(t, targetPrompt)
 	c.typeLine(t, "bob smith") // a name has no spaces: asked again, nothing sent
-	c.stdout.waitFor(t, spaceTarget, 1)
+	c.stdout.Expect(t, spaceTarget)
 	c.typeLine(t, " bob ")
-	c.stdout.waitFor(t, chatPrompt, 2)
+	c.stdout.Expect(t, chatPrompt)
 	c.typeLine(t, "hi   there ")
 	c.typeLine(t, "exit")
-	c.stdout.waitFor(t, targetPrompt, 3)
+	c.stdout.Expect(t, targetPrompt)
 	c.typeLine(t, "exit")
 
 	c.typeLine(t, "3") //更新用户名
-	c.stdout.waitFor(t, namePrompt, 1)
+	c.stdout.Expect(t, namePrompt)
 	c.typeLine(t, " bob smith ")
 	c.typeLine(t, "3")
-	c.stdout.waitFor(t, namePrompt, 2)
+	c.stdout.Expect(t, namePrompt)
 	c.typeLine(t, "") // no name: said so, nothing sent
-	c.stdout.waitFor(t, emptyName, 1)
+	c.stdout.Expect(t, emptyName)
 	c.typeLine(t, "0")
 
 	require.Equal(t, 0, c.exit(t))
-	require.ErrorIs(t, rec.waitEnd(t), io.EOF)
+	sent, err := rec.conn(t).sent.end(t)
+	require.ErrorIs(t, err, io.EOF)
 	assert.Equal(t, "  hello   world  \n"+
 		"你好，世界\n"+
 		"who\n"+
 		"to bob hi   there \n"+
 		"who\n"+
 		"rename bob smith\n",
-		rec.String())
+		sent)
 }
 
 // Bug 1, end to end: a message with spaces reaches another user whole.
 func TestChatKeepsSpaces(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		obs := dial(t, srv.addr)
+		srv := k.start(t)
+		obs := dial(t, srv.Addr)
 		obs.rename(t, "bob")
-		c := startClient(t, srv.addr)
-		obs.waitFor(t, "已上线\n", 2) // its own, then the client's
+		c := startClient(t, srv.Addr)
+		obs.Expect(t, "已上线\n") // after its own, the client's
 
 		c.typeLine(t, "1")
-		c.stdout.waitFor(t, chatPrompt, 1)
+		c.stdout.Expect(t, chatPrompt)
 		c.typeLine(t, "hello   world, 你好")
-		obs.waitFor(t, ": hello   world, 你好\n", 1)
+		obs.Expect(t, ": hello   world, 你好\n")
 		c.typeLine(t, "exit")
 
 		c.typeLine(t, "2")
-		c.stdout.waitFor(t, "]bob: 在线...\n", 1) // who's answer: the server has read "who"
+		c.stdout.Expect(t, "]bob: 在线...\n") // who's answer: the server has read "who"
 		c.typeLine(t, "bob")
-		c.stdout.waitFor(t, chatPrompt, 2)
+		c.stdout.Expect(t, chatPrompt)
 		c.typeLine(t, "hi   there")
 		if k == ch09 {
 			// The chapter 09 server splits the text into words and
 			// re-joins them with one space each, plus one at the end, and
 			// no newline: a server bug, fixed in final.
-			obs.waitFor(t, "想对您说：hi there ", 1)
+			obs.Expect(t, "想对您说：hi there ")
 		} else {
-			obs.waitFor(t, "想对您说：hi   there\n", 1)
+			obs.Expect(t, "想对您说：hi   there\n")
 		}
 		c.typeLine(t, "exit")
 		c.typeLine(t, "exit")
 		c.typeLine(t, "0")
 		assert.Equal(t, 0, c.exit(t))
-		obs.waitFor(t, "下线\n", 1)
+		obs.Expect(t, "下线\n")
 	})
 }
 
@@ -120,16 +122,16 @@ func TestChatKeepsSpaces(t *testing.T) {
 // why not.
 func TestRenameSendsWholeName(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		c := startClient(t, srv.addr)
-		c.stdout.waitFor(t, menuText, 1)
+		srv := k.start(t)
+		c := startClient(t, srv.Addr)
+		c.stdout.Expect(t, menuText)
 		c.typeLine(t, "3")
-		c.stdout.waitFor(t, namePrompt, 1)
+		c.stdout.Expect(t, namePrompt)
 		c.typeLine(t, "bob smith")
 		if k == ch09 {
-			c.stdout.waitFor(t, "\n用户名已修改为：bob smith\n", 1)
+			c.stdout.Expect(t, "\n用户名已修改为：bob smith\n")
 		} else {
-			c.stdout.waitFor(t, finalBadName, 1)
+			c.stdout.Expect(t, finalBadName)
 		}
 		c.typeLine(t, "0")
 		assert.Equal(t, 0, c.exit(t))
@@ -145,31 +147,31 @@ func TestServerClosesConnection(t *testing.T) {
 		name  string
 		kind  *kind
 		flags []string
-		end   func(t *testing.T, s *server) // what ends the connection
-		shows string                        // what the server said last, if anything
-		wait  time.Duration                 // how long it takes, at most
+		end   func(t *testing.T, s *chattest.Server) // what ends the connection
+		shows string                                 // what the server said last, if anything
+		wait  time.Duration                          // how long it takes, at most
 	}{
-		{name: "ch09 kick", kind: ch09, shows: "你被踢了\n", wait: 10*time.Second + patience,
-			end: func(*testing.T, *server) {}}, // it kicks after 10 s of silence
-		{name: "final kick", kind: final, flags: []string{"-idle=500ms"}, shows: finalKicked, wait: patience,
-			end: func(*testing.T, *server) {}},
-		{name: "final shutdown", kind: final, shows: finalShutdown, wait: patience,
-			end: func(t *testing.T, s *server) { s.stop(t) }},
-		{name: "ch09 killed", kind: ch09, wait: patience,
-			end: func(_ *testing.T, s *server) { s.kill() }},
-		{name: "final killed", kind: final, wait: patience,
-			end: func(_ *testing.T, s *server) { s.kill() }},
+		{name: "ch09 kick", kind: ch09, shows: "你被踢了\n", wait: 10*time.Second + chattest.Patience,
+			end: func(*testing.T, *chattest.Server) {}}, // it kicks after 10 s of silence
+		{name: "final kick", kind: final, flags: []string{"-idle=500ms"}, shows: finalKicked, wait: chattest.Patience,
+			end: func(*testing.T, *chattest.Server) {}},
+		{name: "final shutdown", kind: final, shows: finalShutdown, wait: chattest.Patience,
+			end: func(t *testing.T, s *chattest.Server) { stop(t, s) }},
+		{name: "ch09 killed", kind: ch09, wait: chattest.Patience,
+			end: func(_ *testing.T, s *chattest.Server) { s.Program.Kill() }},
+		{name: "final killed", kind: final, wait: chattest.Patience,
+			end: func(_ *testing.T, s *chattest.Server) { s.Program.Kill() }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := tc.kind.serve(t, tc.flags...)
-			c := startClient(t, srv.addr)
+			srv := tc.kind.start(t, tc.flags...)
+			c := startClient(t, srv.Addr)
 			// Online: a connection the server has not taken in yet would
 			// be reset, or closed without a word, by a shutdown.
-			c.stdout.waitFor(t, "已上线\n", 1)
+			c.stdout.Expect(t, "已上线\n")
 			c.typeLine(t, "1")
-			c.stdout.waitFor(t, chatPrompt, 1)
+			c.stdout.Expect(t, chatPrompt)
 
 			tc.end(t, srv)
 			select {
@@ -178,9 +180,10 @@ func TestServerClosesConnection(t *testing.T) {
 				t.Fatalf("the client is still running %v later; stdout:\n%s", tc.wait, c.stdout)
 			}
 			assert.Equal(t, exitLost, c.status)
-			assert.Contains(t, c.stderr.String(), "服务器断开了连接")
+			stderr := c.stderr.all(t)
+			assert.Contains(t, stderr, "服务器断开了连接")
 			if tc.shows != "" {
-				assert.Contains(t, c.stdout.String(), tc.shows, "stderr: %s", c.stderr)
+				assert.Contains(t, c.stdout.all(t), tc.shows, "stderr: %s", stderr)
 			}
 		})
 	}
@@ -204,18 +207,18 @@ func TestEndOfInput(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				srv := k.serve(t)
-				obs := dial(t, srv.addr)
-				c := startClient(t, srv.addr)
-				obs.waitFor(t, "已上线\n", 2)
+				srv := k.start(t)
+				obs := dial(t, srv.Addr)
+				c := startClient(t, srv.Addr)
+				obs.Expect(t, "已上线\n") // after its own, the client's
 				for _, line := range tc.lines {
 					c.typeLine(t, line)
 				}
-				c.stdout.waitFor(t, tc.wait, 1)
+				c.stdout.Expect(t, tc.wait)
 				c.ctrlD(t)
 				assert.Equal(t, exitOK, c.exit(t))
-				obs.waitFor(t, "下线\n", 1)
-				assert.Empty(t, c.stderr.String())
+				obs.Expect(t, "下线\n")
+				assert.Empty(t, c.stderr.all(t))
 			})
 		}
 	})
@@ -226,22 +229,23 @@ func TestEndOfInput(t *testing.T) {
 // every other line is answered once.
 func TestMenuAcceptsOnly0To3(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		c := startClient(t, srv.addr)
-		c.stdout.waitFor(t, menuText, 1)
+		srv := k.start(t)
+		c := startClient(t, srv.Addr)
+		c.stdout.Expect(t, menuText)
 		bad := []string{"", "   ", "abc", "exit", "5", "-1", "1 2", "1.", "０", "99999999999999999999"}
 		for _, line := range bad {
 			c.typeLine(t, line)
 		}
 		c.typeLine(t, " 3 ") // spaces around a choice are fine
-		out := c.stdout.waitFor(t, namePrompt, 1)
+		c.stdout.Expect(t, namePrompt)
+		out := c.stdout.String() // everything shown so far
 		assert.Equal(t, len(bad), strings.Count(out, badChoice), "one answer per bad line")
 		assert.Equal(t, 1+len(bad), strings.Count(out, menuText), "the menu again after each")
 		assert.True(t, c.running())
 
 		c.typeLine(t, "alice")
 		if k == ch09 {
-			c.stdout.waitFor(t, "用户名已修改为：alice\n", 1)
+			c.stdout.Expect(t, "用户名已修改为：alice\n")
 		}
 		c.typeLine(t, "0")
 		assert.Equal(t, exitOK, c.exit(t))
@@ -252,19 +256,19 @@ func TestMenuAcceptsOnly0To3(t *testing.T) {
 // \exit sends it, and the prompt says so.
 func TestSendWordExit(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		obs := dial(t, srv.addr)
-		c := startClient(t, srv.addr)
-		obs.waitFor(t, "已上线\n", 2)
+		srv := k.start(t)
+		obs := dial(t, srv.Addr)
+		c := startClient(t, srv.Addr)
+		obs.Expect(t, "已上线\n") // after its own, the client's
 		c.typeLine(t, "1")
-		out := c.stdout.waitFor(t, chatPrompt, 1)
-		assert.Contains(t, out, `要发送文字 exit 请输入 \exit`)
+		c.stdout.Expect(t, chatPrompt)
+		assert.Contains(t, c.stdout.String(), `要发送文字 exit 请输入 \exit`)
 		c.typeLine(t, `\exit`)
-		obs.waitFor(t, ": exit\n", 1)
+		obs.Expect(t, ": exit\n")
 		c.typeLine(t, `\\exit`)
-		obs.waitFor(t, `: \exit`+"\n", 1)
+		obs.Expect(t, `: \exit`+"\n")
 		c.typeLine(t, "exit")
-		c.stdout.waitFor(t, menuText, 2)
+		c.stdout.Expect(t, menuText)
 		c.typeLine(t, "0")
 		assert.Equal(t, exitOK, c.exit(t))
 	})
@@ -276,8 +280,8 @@ func TestConnectFailure(t *testing.T) {
 	t.Parallel()
 	c := startClient(t, freePort(t))
 	assert.Equal(t, exitLost, c.exit(t))
-	assert.Regexp(t, `^>>>>>>>链接服务器失败：dial tcp 127\.0\.0\.1:\d+: connect: connection refused\n$`, c.stderr.String())
-	assert.Empty(t, c.stdout.String())
+	assert.Regexp(t, `^>>>>>>>链接服务器失败：dial tcp 127\.0\.0\.1:\d+: connect: connection refused\n$`, c.stderr.all(t))
+	assert.Empty(t, c.stdout.all(t))
 }
 
 // Bad flags: a message and status 2, as the flag package does.
@@ -298,7 +302,7 @@ func TestFlags(t *testing.T) {
 	for _, tc := range cases {
 		c := startClientArgs(t, tc.args...)
 		assert.Equal(t, tc.status, c.exit(t), "%q", tc.args)
-		assert.Contains(t, c.stderr.String(), tc.stderr, "%q", tc.args)
+		assert.Contains(t, c.stderr.all(t), tc.stderr, "%q", tc.args)
 	}
 }
 
@@ -307,20 +311,20 @@ func TestFlags(t *testing.T) {
 // chapter 09 server). Now each shows as a line of its own.
 func TestServerRepliesAreWholeLines(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		obs := dial(t, srv.addr)
-		c := startClient(t, srv.addr)
-		obs.waitFor(t, "已上线\n", 2)
+		srv := k.start(t)
+		obs := dial(t, srv.Addr)
+		c := startClient(t, srv.Addr)
+		obs.Expect(t, "已上线\n") // after its own, the client's
 		c.typeLine(t, "2")
-		c.stdout.waitFor(t, "在线...\n", 2) // who's answer: the server has read "who"
+		c.stdout.Expect(t, "在线...\n") // who's answer, two users: the server has read "who"
+		c.stdout.Expect(t, "在线...\n")
 		c.typeLine(t, "nobody")
-		c.stdout.waitFor(t, chatPrompt, 1)
+		c.stdout.Expect(t, chatPrompt)
 		c.typeLine(t, "hi")
-		c.stdout.waitUntil(t, "该用户不存在 on a line of its own", func(text string) bool {
-			return slices.Contains(lines(text), "该用户不存在")
-		})
+		c.stdout.Expect(t, "\n该用户不存在\n") // a line of its own
 		c.typeLine(t, "exit")
-		c.stdout.waitFor(t, "在线...\n", 4)
+		c.stdout.Expect(t, "在线...\n") // who's answer again
+		c.stdout.Expect(t, "在线...\n")
 		c.typeLine(t, "exit")
 		c.typeLine(t, "0")
 		assert.Equal(t, exitOK, c.exit(t))
@@ -334,7 +338,7 @@ func TestServerLinesNeverSplitPrompts(t *testing.T) {
 	t.Parallel()
 	rec := record(t)
 	c := startClient(t, rec.addr)
-	conn := rec.accepted(t)
+	conn := rec.conn(t)
 	const n = 300
 	sent := make(chan error, 1)
 	go func() {
@@ -356,10 +360,12 @@ func TestServerLinesNeverSplitPrompts(t *testing.T) {
 		c.typeLine(t, "x") // each answered by badChoice and the menu
 	}
 	require.NoError(t, <-sent)
-	c.stdout.waitFor(t, badChoice, n)
-	out := c.stdout.waitUntil(t, "the last server line", func(text string) bool {
-		return strings.Contains(text, fmt.Sprintf("server line %d\n", n-1))
-	})
+	last := c.stdout.Fork("client stdout, for the server's lines")
+	for range n {
+		c.stdout.Expect(t, badChoice)
+	}
+	last.Expect(t, fmt.Sprintf("server line %d\n", n-1))
+	out := c.stdout.String() // everything shown so far
 
 	own := append(strings.Split(strings.TrimSuffix(menuText, "\n"), "\n"), badChoice, ">>>>>>>>链接服务器成功...")
 	serverLine := regexp.MustCompile(`^server line (\d+)$`)
@@ -385,21 +391,26 @@ func TestPartialLines(t *testing.T) {
 	t.Parallel()
 	rec := record(t)
 	c := startClient(t, rec.addr)
-	conn := rec.accepted(t)
-	c.stdout.waitFor(t, menuText, 1)
+	conn := rec.conn(t)
+	c.stdout.Expect(t, menuText)
 	_, err := io.WriteString(conn, "该用户不存在")
 	require.NoError(t, err)
-	c.stdout.waitFor(t, "\n该用户不存在\n", 1)
+	// Each piece starts a line: the menu has ended its own, and nothing
+	// else is shown in between.
+	c.stdout.Next(t, "该用户不存在\n")
 	_, err = io.WriteString(conn, "one\ntw")
 	require.NoError(t, err)
-	c.stdout.waitFor(t, "\none\n", 1)
+	c.stdout.Next(t, "one\n")
 	_, err = io.WriteString(conn, "o\n")
 	require.NoError(t, err)
 	// "tw" may have been shown before "o" came (after lineWait); either
-	// way nothing is lost and each piece is a line of its own.
-	c.stdout.waitUntil(t, "two", func(text string) bool {
-		return strings.Contains(text, "\ntwo\n") || strings.Contains(text, "\ntw\no\n")
-	})
+	// way nothing is lost and each piece is a line of its own: the next
+	// line starts with "tw".
+	c.stdout.Next(t, "tw")
+	if rest := c.stdout.Line(t); rest != "o\n" {
+		require.Equal(t, "\n", rest, "after \"tw\"")
+		c.stdout.Next(t, "o\n")
+	}
 	c.ctrlD(t)
 	assert.Equal(t, exitOK, c.exit(t))
 }
@@ -409,12 +420,13 @@ func TestPartialLines(t *testing.T) {
 // client shows them as text instead.
 func TestTerminalEscapesShownAsText(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		obs := dial(t, srv.addr)
-		c := startClient(t, srv.addr)
-		obs.waitFor(t, "已上线\n", 2)
+		srv := k.start(t)
+		obs := dial(t, srv.Addr)
+		c := startClient(t, srv.Addr)
+		obs.Expect(t, "已上线\n") // after its own, the client's
 		obs.send(t, "\x1b[2J\x1b[Hpwned\rfake\x07 line")
-		out := c.stdout.waitFor(t, " line\n", 1)
+		c.stdout.Expect(t, " line\n")
+		out := c.stdout.String() // everything shown so far
 		assert.NotContains(t, out, "\x1b")
 		assert.NotContains(t, out, "\a")
 		if k == ch09 {
@@ -430,15 +442,15 @@ func TestTerminalEscapesShownAsText(t *testing.T) {
 // is closed, so the server sees the user leave.
 func TestInterrupt(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.serve(t)
-		obs := dial(t, srv.addr)
-		c := startClient(t, srv.addr)
-		obs.waitFor(t, "已上线\n", 2)
+		srv := k.start(t)
+		obs := dial(t, srv.Addr)
+		c := startClient(t, srv.Addr)
+		obs.Expect(t, "已上线\n") // after its own, the client's
 		c.typeLine(t, "1")
-		c.stdout.waitFor(t, chatPrompt, 1)
+		c.stdout.Expect(t, chatPrompt)
 		c.interrupt()
 		assert.Equal(t, exitInterrupted, c.exit(t))
-		obs.waitFor(t, "下线\n", 1)
+		obs.Expect(t, "下线\n")
 	})
 }
 
@@ -448,20 +460,24 @@ func TestProcess(t *testing.T) {
 	start := func(t *testing.T, addr string) *process {
 		t.Helper()
 		host, port, _ := strings.Cut(addr, ":")
+		stdout, outs := pipeOutput("client stdout")
+		stderr, errs := pipeOutput("client stderr")
 		p := &process{
 			cmd:    exec.Command(os.Args[0], "-ip", host, "-port", port),
-			stdout: newScreen("client stdout"),
-			stderr: newScreen("client stderr"),
+			stdout: outs,
+			stderr: errs,
 			exited: make(chan struct{}),
 		}
 		p.cmd.Env = append(os.Environ(), envMain+"=1")
 		var err error
 		p.stdin, err = p.cmd.StdinPipe()
 		require.NoError(t, err)
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+		p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
 		require.NoError(t, p.cmd.Start())
 		go func() {
-			_ = p.cmd.Wait()
+			_ = p.cmd.Wait() // copies all the output first
+			stdout.Close()
+			stderr.Close()
 			close(p.exited)
 		}()
 		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited })
@@ -471,34 +487,35 @@ func TestProcess(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		p := start(t, freePort(t))
 		assert.Equal(t, exitLost, p.exitStatus(t))
-		assert.Contains(t, p.stderr.String(), "链接服务器失败")
+		assert.Contains(t, p.stderr.all(t), "链接服务器失败")
 	})
 	t.Run("end of input", func(t *testing.T) {
 		rec := record(t)
 		p := start(t, rec.addr)
-		p.stdout.waitFor(t, menuText, 1)
+		p.stdout.Expect(t, menuText)
 		require.NoError(t, p.stdin.Close())
 		assert.Equal(t, exitOK, p.exitStatus(t))
 	})
 	t.Run("interrupt", func(t *testing.T) {
 		rec := record(t)
 		p := start(t, rec.addr)
-		p.stdout.waitFor(t, menuText, 1)
+		p.stdout.Expect(t, menuText)
 		require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, exitInterrupted, p.exitStatus(t))
-		assert.ErrorIs(t, rec.waitEnd(t), io.EOF)
+		_, err := rec.conn(t).sent.end(t)
+		assert.ErrorIs(t, err, io.EOF)
 	})
 	t.Run("server closes", func(t *testing.T) {
 		rec := record(t)
 		p := start(t, rec.addr)
-		p.stdout.waitFor(t, menuText, 1)
-		conn := rec.accepted(t)
+		p.stdout.Expect(t, menuText)
+		conn := rec.conn(t)
 		_, err := io.WriteString(conn, "你被踢了\n")
 		require.NoError(t, err)
 		require.NoError(t, conn.Close())
 		assert.Equal(t, exitLost, p.exitStatus(t))
-		assert.Contains(t, p.stdout.String(), "你被踢了\n")
-		assert.Contains(t, p.stderr.String(), "服务器断开了连接")
+		assert.Contains(t, p.stdout.all(t), "你被踢了\n")
+		assert.Contains(t, p.stderr.all(t), "服务器断开了连接")
 	})
 }
 
@@ -506,7 +523,7 @@ func TestProcess(t *testing.T) {
 type process struct {
 	cmd            *exec.Cmd
 	stdin          io.WriteCloser
-	stdout, stderr *screen
+	stdout, stderr output
 	exited         chan struct{} // closed once cmd.Wait has returned
 }
 
@@ -516,8 +533,8 @@ func (p *process) exitStatus(t *testing.T) int {
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(patience):
-		t.Fatalf("the client is still running after %v", patience)
+	case <-time.After(chattest.Patience):
+		t.Fatalf("the client is still running after %v", chattest.Patience)
 		return 0
 	}
 }

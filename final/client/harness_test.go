@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"im-workbook/chattest"
 )
 
 // The tests drive the real client as a person does: lines typed on its
@@ -27,14 +29,13 @@ import (
 //
 // The client's output mixes its own prompts with server lines in an order
 // the client does not fix, so checks wait for text to appear, count it, or
-// look at whole lines, never at how the two interleave.
-
-// patience bounds every wait for something that should happen; a passing
-// run never reaches it. quiet bounds a check that nothing happens.
-const (
-	patience = 10 * time.Second
-	quiet    = 200 * time.Millisecond
-)
+// look at whole lines, never at how the two interleave; where the two
+// must be followed separately, a second Watch (Fork) reads the same output.
+//
+// The machinery is chattest's (Stream, Watch, BuildTest, ServeBinary,
+// ServeCommand); every wait is bounded by chattest.Patience, which a
+// passing run never reaches. What is the client's own stays here: run()
+// in process with pipes, the recorder, the observer's protocol lines.
 
 // envMain makes the test binary run main() instead of the tests.
 const envMain = "FINAL_CLIENT_MAIN"
@@ -59,105 +60,48 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// screen collects what a writer or a connection produced, so that a test
-// can wait for text to appear in it.
-type screen struct {
-	name string // for failure messages
-
-	mu      sync.Mutex
-	buf     []byte
-	ended   error         // why the source ended (io.EOF when it closed); nil while open
-	changed chan struct{} // closed, then replaced, on every change
+// output is what a program or a connection produced: read in order
+// through its Watch, as a person reads a terminal, or whole.
+type output struct {
+	*chattest.Watch
+	name   string
+	stream *chattest.Stream
 }
 
-func newScreen(name string) *screen {
-	return &screen{name: name, changed: make(chan struct{})}
+func newOutput(name string, r io.Reader) output {
+	s := chattest.NewStream(r)
+	return output{Watch: chattest.NewWatch(name, s), name: name, stream: s}
 }
 
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf = append(s.buf, p...)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	return len(p), nil
-}
+// String returns everything that has arrived so far, from the start.
+func (o output) String() string { return string(o.stream.Bytes()) }
 
-// copyFrom fills the screen from r until r ends, in a goroutine.
-func (s *screen) copyFrom(r io.Reader) {
-	go func() {
-		_, err := io.Copy(s, r)
-		if err == nil {
-			err = io.EOF
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.ended = err
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}()
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.buf)
-}
-
-// waitUntil waits until ok holds for the text so far, and returns it.
-func (s *screen) waitUntil(t testing.TB, what string, ok func(text string) bool) string {
+// end waits for the source to end and returns everything it produced,
+// from the start, and why it ended (io.EOF when it closed).
+func (o output) end(t testing.TB) (string, error) {
 	t.Helper()
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		text, ended, changed := string(s.buf), s.ended, s.changed
-		s.mu.Unlock()
-		if ok(text) {
-			return text
-		}
-		if ended != nil {
-			t.Fatalf("%s: ended (%v) before %s; it shows:\n%s", s.name, ended, what, text)
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			t.Fatalf("%s: no %s within %v; it shows:\n%s", s.name, what, patience, text)
-		}
-	}
+	all := chattest.NewWatch(o.name, o.stream).ReadToEnd(t)
+	return all, o.stream.Closed()
 }
 
-// waitFor waits until the text holds sub at least n times.
-func (s *screen) waitFor(t testing.TB, sub string, n int) string {
+// all waits for the source to end and returns everything it produced.
+func (o output) all(t testing.TB) string {
 	t.Helper()
-	return s.waitUntil(t, fmt.Sprintf("%q (×%d)", sub, n), func(text string) bool {
-		return strings.Count(text, sub) >= n
-	})
+	text, _ := o.end(t)
+	return text
 }
 
-// waitEnd waits until the source has ended and returns why.
-func (s *screen) waitEnd(t testing.TB) error {
-	t.Helper()
-	s.waitUntil(t, "end", func(string) bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.ended != nil
-	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended
-}
-
-// lines returns the complete lines of text, without their "\n".
-func lines(text string) []string {
-	text = text[:strings.LastIndexByte(text, '\n')+1]
-	return strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+// pipeOutput returns a writer for a program's output and what it wrote;
+// closing the writer ends the output.
+func pipeOutput(name string) (*io.PipeWriter, output) {
+	r, w := io.Pipe()
+	return w, newOutput(name, r)
 }
 
 // client is the client under test, running run() in a goroutine.
 type client struct {
 	stdin          *os.File // the terminal's side of standard input
-	stdout, stderr *screen
+	stdout, stderr output
 	interrupt      context.CancelFunc // as Ctrl-C does (main cancels run's context)
 	done           chan struct{}
 	status         int // run's result, once done is closed
@@ -181,12 +125,17 @@ func startClientArgs(t *testing.T, args ...string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{stdin: w, stdout: newScreen("client stdout"), stderr: newScreen("client stderr"), done: make(chan struct{})}
+	stdout, outs := pipeOutput("client stdout")
+	stderr, errs := pipeOutput("client stderr")
+	c := &client{stdin: w, stdout: outs, stderr: errs, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.interrupt = cancel
 	go func() {
 		defer close(c.done)
-		c.status = run(ctx, r, c.stdout, c.stderr, args)
+		c.status = run(ctx, r, stdout, stderr, args)
+		// Its output ends with run, so that what it wrote can be read whole.
+		stdout.Close()
+		stderr.Close()
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -219,8 +168,8 @@ func (c *client) exit(t testing.TB) int {
 	select {
 	case <-c.done:
 		return c.status
-	case <-time.After(patience):
-		t.Fatalf("the client is still running after %v; stdout:\n%s\nstderr:\n%s", patience, c.stdout, c.stderr)
+	case <-time.After(chattest.Patience):
+		t.Fatalf("the client is still running after %v; stdout:\n%s\nstderr:\n%s", chattest.Patience, c.stdout, c.stderr)
 		return 0
 	}
 }
@@ -239,7 +188,7 @@ func (c *client) running() bool {
 // lines and sees exactly what the server sends.
 type observer struct {
 	conn net.Conn
-	*screen
+	output
 }
 
 func dial(t testing.TB, addr string) *observer {
@@ -248,12 +197,11 @@ func dial(t testing.TB, addr string) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observer{conn: conn, screen: newScreen("observer")}
-	o.copyFrom(conn)
-	t.Cleanup(func() { conn.Close(); _ = o.waitEnd(t) })
+	o := &observer{conn: conn, output: newOutput("observer", conn)}
+	t.Cleanup(func() { conn.Close(); o.all(t) })
 	// Online once the server says so: a user who connects later is sure to
 	// be announced to this one.
-	o.waitFor(t, "已上线\n", 1)
+	o.Expect(t, "已上线\n")
 	return o
 }
 
@@ -269,25 +217,14 @@ func (o *observer) send(t testing.TB, line string) {
 func (o *observer) rename(t testing.TB, name string) {
 	t.Helper()
 	o.send(t, "rename "+name)
-	o.waitFor(t, "用户名已修改为："+name+"\n", 1)
-}
-
-// server is a chat server running as a child process.
-type server struct {
-	name    string // "ch09" or "final"
-	addr    string
-	cmd     *exec.Cmd
-	console *screen
-	exited  chan struct{}
+	o.Expect(t, "用户名已修改为："+name+"\n")
 }
 
 // kind describes how to build and start one kind of server.
 type kind struct {
 	name  string
-	build func(out string) *exec.Cmd
-	ready string // how the line starts that the server prints once it listens
-	// start returns the command that serves on addr, with extra flags.
-	start func(bin, addr string, flags []string) *exec.Cmd
+	build func(dir string) (bin string, err error)
+	serve func(t testing.TB, bin string, flags []string) *chattest.Server
 
 	once sync.Once
 	bin  string
@@ -297,136 +234,62 @@ type kind struct {
 var (
 	ch09 = &kind{
 		name: "ch09",
-		// Its main listens on 8888 only; its test binary serves on the
-		// address in CHATTEST_SERVE (see chattest.Main).
-		build: func(out string) *exec.Cmd {
-			cmd := exec.Command("go", "test", "-c", "-o", out, ".")
-			cmd.Dir = filepath.Join("..", "..", "steps", "09-client")
-			return cmd
+		// Its main listens on 8888 only; its test binary serves on a
+		// free port (see chattest.Main).
+		build: func(dir string) (string, error) {
+			return chattest.BuildTest(filepath.Join("..", "..", "steps", "09-client"), dir)
 		},
-		ready: "server listening...",
-		start: func(bin, addr string, flags []string) *exec.Cmd {
-			cmd := exec.Command(bin, "-test.run=^$")
-			cmd.Env = append(os.Environ(), "CHATTEST_SERVE="+addr)
-			return cmd
+		serve: func(t testing.TB, bin string, flags []string) *chattest.Server {
+			t.Helper()
+			return chattest.ServeBinary(t, bin, "", flags...)
 		},
 	}
 	final = &kind{
 		name: "final",
-		build: func(out string) *exec.Cmd {
-			cmd := exec.Command("go", "build", "-o", out, ".")
+		build: func(dir string) (string, error) {
+			bin := filepath.Join(dir, "final")
+			cmd := exec.Command("go", "build", "-o", bin, ".")
 			cmd.Dir = ".."
-			return cmd
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return "", fmt.Errorf("go build: %v\n%s", err, out)
+			}
+			return bin, nil
 		},
-		ready: "server listening",
-		start: func(bin, addr string, flags []string) *exec.Cmd {
-			host, port, _ := net.SplitHostPort(addr)
-			return exec.Command(bin, append([]string{"-ip", host, "-port", port}, flags...)...)
+		serve: func(t testing.TB, bin string, flags []string) *chattest.Server {
+			t.Helper()
+			return chattest.ServeCommand(t, "server listening", func(addr string) *exec.Cmd {
+				host, port, _ := net.SplitHostPort(addr)
+				return exec.Command(bin, append([]string{"-ip", host, "-port", port}, flags...)...)
+			})
 		},
 	}
 	servers = []*kind{ch09, final}
 )
 
-// binary builds the server once per test run. go test puts its own go
-// command first in PATH.
-func (k *kind) binary(t testing.TB) string {
+// start builds the server once per test run (go test puts its own go
+// command first in PATH), starts it on a free port, waits until it
+// listens, and kills it when the test ends.
+func (k *kind) start(t testing.TB, flags ...string) *chattest.Server {
 	t.Helper()
 	k.once.Do(func() {
-		k.bin = filepath.Join(binDir, k.name)
-		if out, err := k.build(k.bin).CombinedOutput(); err != nil {
-			k.err = fmt.Errorf("building the %s server: %v\n%s", k.name, err, out)
+		k.bin, k.err = k.build(binDir)
+		if k.err != nil {
+			k.err = fmt.Errorf("building the %s server: %v", k.name, k.err)
 		}
 	})
 	if k.err != nil {
 		t.Fatal(k.err)
 	}
-	return k.bin
+	return k.serve(t, k.bin, flags)
 }
 
-// serve starts a server of this kind on a free port, waits until it
-// listens, and stops it when the test ends.
-func (k *kind) serve(t testing.TB, flags ...string) *server {
+// stop asks the server to shut down (SIGINT) and waits until it is gone.
+func stop(t testing.TB, s *chattest.Server) {
 	t.Helper()
-	bin := k.binary(t)
-	var lastErr error
-	for range 3 { // a free port can be taken between our check and the server's listen
-		s, err := k.try(bin, flags)
-		if err == nil {
-			t.Cleanup(s.kill)
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting the %s server: %v", k.name, lastErr)
-	return nil
-}
-
-func (k *kind) try(bin string, flags []string) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-
-	s := &server{name: k.name, addr: addr, cmd: k.start(bin, addr, flags), console: newScreen(k.name + " console"), exited: make(chan struct{})}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	s.cmd.Stdout, s.cmd.Stderr = pw, pw
-	if err := s.cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
-	s.console.copyFrom(pr)
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	for {
-		s.console.mu.Lock()
-		text, changed := string(s.console.buf), s.console.changed
-		s.console.mu.Unlock()
-		for _, line := range lines(text) {
-			if strings.HasPrefix(line, k.ready) {
-				return s, nil
-			}
-		}
-		select {
-		case <-changed:
-		case <-s.exited:
-			s.kill()
-			return nil, fmt.Errorf("exited before it listened: %q", s.console)
-		case <-timer.C:
-			s.kill()
-			return nil, fmt.Errorf("not listening after %v: %q", patience, s.console)
-		}
-	}
-}
-
-// kill stops the server at once (SIGKILL) and waits until it is gone.
-func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
-
-// stop asks the server to shut down (SIGTERM) and waits until it is gone.
-func (s *server) stop(t testing.TB) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := s.Program.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-s.exited:
-	case <-time.After(patience):
-		t.Fatalf("the %s server did not stop within %v", s.name, patience)
-	}
+	_ = s.Program.Exit(t) // how it exited is not what the tests check
 }
 
 // eachServer runs test as a parallel subtest against each kind of server.
@@ -442,9 +305,15 @@ func eachServer(t *testing.T, test func(t *testing.T, k *kind)) {
 // recorder is a bare server that accepts one connection and records
 // every byte the client sends: the exact protocol lines.
 type recorder struct {
-	addr string
-	conn chan net.Conn // the accepted connection, once
-	*screen
+	addr     string
+	accepted chan *peer // the accepted connection, once
+	peer     *peer      // once conn has returned it
+}
+
+// peer is the client's connection, as the recorder sees it.
+type peer struct {
+	net.Conn
+	sent output // the bytes the client sent
 }
 
 func record(t testing.TB) *recorder {
@@ -453,38 +322,42 @@ func record(t testing.TB) *recorder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recorder{addr: l.Addr().String(), conn: make(chan net.Conn, 1), screen: newScreen("bytes sent by the client")}
+	r := &recorder{addr: l.Addr().String(), accepted: make(chan *peer, 1)}
 	go func() {
 		defer l.Close()
 		conn, err := l.Accept()
 		if err != nil {
 			return
 		}
-		r.conn <- conn
-		r.copyFrom(conn)
+		r.accepted <- &peer{Conn: conn, sent: newOutput("bytes sent by the client", conn)}
 	}()
 	t.Cleanup(func() {
 		l.Close()
-		select {
-		case conn := <-r.conn:
-			conn.Close()
-		default:
+		if r.peer == nil {
+			select {
+			case r.peer = <-r.accepted:
+			default:
+			}
+		}
+		if r.peer != nil {
+			r.peer.Close()
+			r.peer.sent.all(t)
 		}
 	})
 	return r
 }
 
-// accepted waits for the client's connection.
-func (r *recorder) accepted(t testing.TB) net.Conn {
+// conn waits for the client's connection.
+func (r *recorder) conn(t testing.TB) *peer {
 	t.Helper()
-	select {
-	case conn := <-r.conn:
-		r.conn <- conn
-		return conn
-	case <-time.After(patience):
-		t.Fatalf("the client did not connect within %v", patience)
-		return nil
+	if r.peer == nil {
+		select {
+		case r.peer = <-r.accepted:
+		case <-time.After(chattest.Patience):
+			t.Fatalf("the client did not connect within %v", chattest.Patience)
+		}
 	}
+	return r.peer
 }
 
 // freePort returns a loopback address that nothing listens on.
@@ -497,4 +370,10 @@ func freePort(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// lines returns the complete lines of text, without their "\n".
+func lines(text string) []string {
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	return strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 }
