@@ -135,6 +135,16 @@ func (c *chat) startClient(t *testing.T) *client {
 	return cl
 }
 
+// watchedClient connects an observer, then starts a client, and waits
+// until the observer has seen the client arrive.
+func (c *chat) watchedClient(t *testing.T) (*observer, *client) {
+	t.Helper()
+	o := c.observe(t)
+	cl := c.startClient(t)
+	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	return o, cl
+}
+
 // atMenu waits for the client's menu.
 func (cl *client) atMenu(t *testing.T) {
 	t.Helper()
@@ -155,10 +165,7 @@ func (cl *client) quits(t *testing.T, o *observer, name string) {
 }
 
 func TestRenameShowsInWho(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 
 	cl.atMenu(t)
 	cl.Type(t, "3\n")
@@ -173,10 +180,7 @@ func TestRenameShowsInWho(t *testing.T) {
 }
 
 func TestPublicMessageArrives(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 
 	cl.atMenu(t)
 	cl.Type(t, "1\n")
@@ -270,10 +274,7 @@ func TestTwoClientsChat(t *testing.T) {
 }
 
 func TestZeroQuits(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 	cl.atMenu(t)
 	cl.quits(t, o, cl.addr)
 
@@ -286,10 +287,7 @@ func TestZeroQuits(t *testing.T) {
 }
 
 func TestOutOfRangeChoiceShowsMenuAgain(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 	cl.atMenu(t)
 	for _, choice := range []string{"5\n", "-1\n"} {
 		cl.Type(t, choice)
@@ -307,10 +305,7 @@ func TestOutOfRangeChoiceShowsMenuAgain(t *testing.T) {
 // server reads them as two messages or, in one read, as one message with a
 // newline inside (chapter 04's two-lines-one-read bug).
 func TestKnownBugScanlnCutsWords(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 
 	cl.atMenu(t)
 	cl.Type(t, "1\n")
@@ -343,10 +338,7 @@ func TestKnownBugScanlnCutsWords(t *testing.T) {
 // left of the line, "ce\n", waits in standard input, and the menu reads
 // it as its choice: not a number, so 0, so the client quits.
 func TestKnownBugNameWithSpaceQuits(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 	cl.atMenu(t)
 	cl.Type(t, "3\n")
 	cl.prompts.Expect(t, namePrompt)
@@ -359,10 +351,7 @@ func TestKnownBugNameWithSpaceQuits(t *testing.T) {
 // the last byte and trims spaces: "rename" is too short to be the rename
 // command, so it goes to everyone as a public message.
 func TestKnownBugEmptyNameIsBroadcast(t *testing.T) {
-	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := newChat(t).watchedClient(t)
 	cl.atMenu(t)
 	cl.Type(t, "3\n")
 	cl.prompts.Expect(t, namePrompt)
@@ -386,10 +375,7 @@ func TestKnownBugMenuQuitsOnNonNumber(t *testing.T) {
 		{"end-of-input", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newChat(t)
-			o := c.observe(t)
-			cl := c.startClient(t)
-			o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+			o, cl := newChat(t).watchedClient(t)
 			cl.atMenu(t)
 			if tc.input == "" {
 				cl.CloseInput(t)
@@ -442,9 +428,7 @@ func TestKnownBugKickNotNoticed(t *testing.T) {
 // connected to nothing.
 func TestKnownBugServerGoneNotNoticed(t *testing.T) {
 	c := newChat(t)
-	o := c.observe(t)
-	cl := c.startClient(t)
-	o.seen.Next(t, msg(cl.addr, cl.addr, "已上线"))
+	o, cl := c.watchedClient(t)
 	cl.atMenu(t)
 	after := cl.prompts.Fork("client, after the server's end")
 	after.Skip() // the greeting, the menu and the client's own arrival, all seen
