@@ -207,10 +207,7 @@ func TestEndOfInput(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				srv := k.start(t)
-				obs := dial(t, srv.Addr)
-				c := startClient(t, srv.Addr)
-				obs.Expect(t, "已上线\n") // after its own, the client's
+				obs, c := k.watchedClient(t)
 				for _, line := range tc.lines {
 					c.typeLine(t, line)
 				}
@@ -256,10 +253,7 @@ func TestMenuAcceptsOnly0To3(t *testing.T) {
 // \exit sends it, and the prompt says so.
 func TestSendWordExit(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.start(t)
-		obs := dial(t, srv.Addr)
-		c := startClient(t, srv.Addr)
-		obs.Expect(t, "已上线\n") // after its own, the client's
+		obs, c := k.watchedClient(t)
 		c.typeLine(t, "1")
 		c.stdout.Expect(t, chatPrompt)
 		assert.Contains(t, c.stdout.String(), `要发送文字 exit 请输入 \exit`)
@@ -311,10 +305,7 @@ func TestFlags(t *testing.T) {
 // chapter 09 server). Now each shows as a line of its own.
 func TestServerRepliesAreWholeLines(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.start(t)
-		obs := dial(t, srv.Addr)
-		c := startClient(t, srv.Addr)
-		obs.Expect(t, "已上线\n") // after its own, the client's
+		_, c := k.watchedClient(t)
 		c.typeLine(t, "2")
 		c.stdout.Expect(t, "在线...\n") // who's answer, two users: the server has read "who"
 		c.stdout.Expect(t, "在线...\n")
@@ -420,10 +411,7 @@ func TestPartialLines(t *testing.T) {
 // client shows them as text instead.
 func TestTerminalEscapesShownAsText(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.start(t)
-		obs := dial(t, srv.Addr)
-		c := startClient(t, srv.Addr)
-		obs.Expect(t, "已上线\n") // after its own, the client's
+		obs, c := k.watchedClient(t)
 		obs.send(t, "\x1b[2J\x1b[Hpwned\rfake\x07 line")
 		c.stdout.Expect(t, " line\n")
 		out := c.stdout.String() // everything shown so far
@@ -442,10 +430,7 @@ func TestTerminalEscapesShownAsText(t *testing.T) {
 // is closed, so the server sees the user leave.
 func TestInterrupt(t *testing.T) {
 	eachServer(t, func(t *testing.T, k *kind) {
-		srv := k.start(t)
-		obs := dial(t, srv.Addr)
-		c := startClient(t, srv.Addr)
-		obs.Expect(t, "已上线\n") // after its own, the client's
+		obs, c := k.watchedClient(t)
 		c.typeLine(t, "1")
 		c.stdout.Expect(t, chatPrompt)
 		c.interrupt()

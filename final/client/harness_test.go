@@ -107,6 +107,18 @@ type client struct {
 	status         int // run's result, once done is closed
 }
 
+// watchedClient starts a server of this kind, connects an observer, then
+// starts a client, and waits until the observer has seen it arrive (after
+// its own arrival).
+func (k *kind) watchedClient(t *testing.T) (*observer, *client) {
+	t.Helper()
+	srv := k.start(t)
+	obs := dial(t, srv.Addr)
+	c := startClient(t, srv.Addr)
+	obs.Expect(t, "已上线\n")
+	return obs, c
+}
+
 // startClient runs the client against addr, as `client -ip … -port …`.
 func startClient(t *testing.T, addr string) *client {
 	t.Helper()
