@@ -290,13 +290,14 @@ func (s *Server) Online(u *User) (reply string) {
 
 // Offline removes u, once per user: only u's own reader goroutine calls
 // it, once, whatever ended the session (fix 9). It returns the 下线 line
-// to announce, or nil during a shutdown
-// (everyone is leaving and hears why).
+// to announce, or nil during a shutdown (everyone is leaving and hears
+// why). u's name stays taken (in byKey) until announceLeave: nobody, not
+// even a client reconnecting from the same address and port, joins or
+// renames as u before everyone has been told that u left.
 func (s *Server) Offline(u *User) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.OnlineMap, u.Name)
-	delete(s.byKey, u.key)
 	if s.closing {
 		return nil
 	}
@@ -304,15 +305,16 @@ func (s *Server) Offline(u *User) []byte {
 }
 
 // announceLeave tells everyone u left, once its address and the room can
-// pay for the line.
+// pay for the line, and frees u's name.
 func (s *Server) announceLeave(u *User, line []byte) {
-	if line == nil || !s.payPresence(u, len(line)) {
-		return
-	}
+	paid := line != nil && s.payPresence(u, len(line))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closing {
+	if paid && !s.closing {
 		s.broadcastLocked(line)
+	}
+	if s.byKey[u.key] == u {
+		delete(s.byKey, u.key)
 	}
 }
 
