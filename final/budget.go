@@ -45,11 +45,17 @@ func newLimiter(r float64, burst int) *rate.Limiter {
 }
 
 // spend takes n bytes from lim and waits until they are there, or returns
-// false if stop closes first. More than the burst is taken in pieces: the
-// bucket goes into debt and the wait is that of the last piece.
+// false if stop closes first.
 func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
+	return wait(reserve(lim, n), stop)
+}
+
+// reserve takes n bytes from lim and returns how long to wait until they
+// are there. More than the burst is taken in pieces: the bucket goes into
+// debt and the wait is that of the last piece.
+func reserve(lim *rate.Limiter, n int) time.Duration {
 	if n <= 0 || lim.Limit() == rate.Inf {
-		return true
+		return 0
 	}
 	now := time.Now()
 	var d time.Duration
@@ -58,6 +64,11 @@ func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
 		d = lim.ReserveN(now, k).DelayFrom(now)
 		n -= k
 	}
+	return d
+}
+
+// wait waits d, or returns false if stop closes first.
+func wait(d time.Duration, stop <-chan struct{}) bool {
 	if d <= 0 {
 		return true
 	}
@@ -78,13 +89,14 @@ func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
 type addrBudget struct {
 	lim     *rate.Limiter
 	conns   int // connections from the address being served
-	joining int // of which waiting to join (at most maxJoining)
+	waiting int // of which waiting for this budget to join (at most maxWaiting)
 }
 
-// maxJoining is how many connections from one address may wait for their
-// 已上线 at once; the next is turned away, so that churning connections
-// cannot fill the server's MaxUsers places with waiting joins.
-const maxJoining = 16
+// maxWaiting is how many connections from one address may wait for its
+// budget to join at once; the next that would have to wait is turned
+// away, so that churning connections cannot fill the server's MaxUsers
+// places with waiting joins.
+const maxWaiting = 16
 
 // addrBudgetLocked returns the budget of conn's address and counts conn
 // against it; s.mu must be held. A budget is forgotten only once it is
@@ -150,4 +162,40 @@ func joinCost(u *User) int {
 // presence line; false if the server began shutting down first.
 func (s *Server) payPresence(u *User, n int) bool {
 	return spend(u.addr.lim, n, s.done) && spend(s.room, n, s.done)
+}
+
+// payJoin is payPresence for u's 已上线 line, except that when u would have
+// to wait for its address's budget while maxWaiting others from there
+// already do, it takes nothing and returns replyBusy at once (a churner
+// turned away does not run its address into debt). Otherwise it returns ""
+// once paid, or replyClosing if the server began shutting down first.
+func (s *Server) payJoin(u *User) string {
+	n := joinCost(u) // at most Burst: validate checks Burst >= worstLine
+	now := time.Now()
+	s.mu.Lock()
+	r := u.addr.lim.ReserveN(now, n)
+	d := r.DelayFrom(now)
+	busy := d > 0 && u.addr.waiting >= maxWaiting
+	if busy {
+		r.CancelAt(now)
+	} else if d > 0 {
+		u.addr.waiting++
+	}
+	s.mu.Unlock()
+	if busy {
+		return replyBusy
+	}
+	if d > 0 {
+		paid := wait(d, s.done)
+		s.mu.Lock()
+		u.addr.waiting--
+		s.mu.Unlock()
+		if !paid {
+			return replyClosing
+		}
+	}
+	if !spend(s.room, n, s.done) {
+		return replyClosing
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -24,11 +25,11 @@ import (
 )
 
 // scaled is DefaultConfig divided by 16, with the same ratios: RoomBurst
-// is half of QueueBytes and half a second of RoomRate, Burst a quarter of
-// a second of RoomRate. MaxLine is smaller so that the lines are too.
+// and Burst are half of QueueBytes and half a second of RoomRate, Rate an
+// eighth of RoomRate. MaxLine is smaller so that the lines are too.
 func scaled(c *Config) {
 	c.MaxLine = 256
-	c.Rate, c.Burst = 8<<10, 16<<10
+	c.Rate, c.Burst = 8<<10, 32<<10
 	c.RoomRate, c.RoomBurst, c.QueueBytes = 64<<10, 32<<10, 64<<10
 }
 
@@ -478,12 +479,14 @@ func TestIssue10FlagsAreValidated(t *testing.T) {
 		{"-shutdown-timeout", "-1s"},
 		{"-queue-bytes", "4352"},   // the old minimum, -max-line + 256: not one sanitized line
 		{"-room-burst", "2097152"}, // more than -queue-bytes
-		{"-max-line", "100000"},    // its sanitized line does not fit the bursts
+		{"-max-line", "200000"},    // its sanitized line does not fit the bursts
 		{"-burst", "1000"},         // the old line count
 		{"-room-burst", "1"},       // less than one line
 	} {
 		var stdout, stderr bytes.Buffer
-		assert.Equal(t, 2, run(t.Context(), args, &stdout, &stderr), "%q", args)
+		ctx, cancel := context.WithTimeout(t.Context(), quiet) // were the flags accepted, the server would stop
+		assert.Equal(t, 2, run(ctx, args, &stdout, &stderr), "%q", args)
+		cancel()
 		assert.NotEmpty(t, stderr.String(), "%q", args)
 	}
 

@@ -44,7 +44,7 @@ func DefaultConfig() Config {
 		MaxLine:      4096,
 		MaxUsers:     10000,
 		Rate:         128 << 10,
-		Burst:        256 << 10,
+		Burst:        512 << 10,
 		RoomRate:     1 << 20,
 		RoomBurst:    512 << 10,
 		QueueBytes:   1 << 20,
@@ -242,27 +242,19 @@ func (s *Server) admit(u *User) (reply string) {
 		reply = replyClosing
 	case len(s.OnlineMap)+s.joining >= s.cfg.MaxUsers:
 		reply = fmt.Sprintf(replyFull, s.cfg.MaxUsers)
-	case u.addr.joining >= maxJoining:
-		reply = replyBusy
 	default:
 		s.joining++
-		u.addr.joining++
 	}
 	s.mu.Unlock()
 	if reply != "" {
 		return reply
 	}
-	paid := s.payPresence(u, joinCost(u))
-	s.mu.Lock()
-	u.addr.joining--
-	if !paid {
+	if reply = s.payJoin(u); reply != "" {
+		s.mu.Lock()
 		s.joining--
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
-	if !paid {
-		return replyClosing
-	}
-	return ""
+	return reply
 }
 
 // Online adds u, admitted, to the map and announces it to everyone. If the
