@@ -560,3 +560,16 @@ func TestIssue10NoSIGPIPEOnClosedConsole(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "the server did not exit cleanly: %s", out)
 }
+
+// A who reply is paid for before it is built (so that users waiting for
+// the room's budget hold no lists): whoSize must be its exact length.
+func TestIssue10WhoSizeIsExact(t *testing.T) {
+	s, addr := startServer(t, nil)
+	alice, bob := dial(t, addr), dial(t, addr)
+	alice.expect(bob.prefix() + "已上线\n")
+	bob.rename("鲍勃")
+	assert.Equal(t, len(s.whoReply()), s.whoSize())
+	alice.send("who\n")
+	got := alice.line() + alice.line()
+	assert.Len(t, got, s.whoSize())
+}

@@ -328,6 +328,17 @@ func (s *Server) broadcastLocked(line []byte) {
 	}
 }
 
+// whoSize returns the length of whoReply's reply, without building it.
+func (s *Server) whoSize() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, o := range s.OnlineMap {
+		n += len("[]: "+replyOnline+"\n") + len(o.Addr) + len(o.Name)
+	}
+	return n
+}
+
 // whoReply returns one "[addr]name: 在线..." line per online user, by name.
 func (s *Server) whoReply() string {
 	s.mu.Lock()

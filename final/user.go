@@ -359,14 +359,22 @@ func (u *User) DoMessage(msg string) {
 }
 
 // plan works out what msg, one line the user typed, will deliver. Only u's
-// reader changes u.Name, so reading it here needs no lock. A who reply is
-// the list as it is now, delivered once the room can pay for it.
+// reader changes u.Name, so reading it here needs no lock.
 func (u *User) plan(msg string) delivery {
 	s := u.server
 	cmd := parseCommand(msg)
 	switch cmd.kind {
 	case cmdWho:
-		return u.reply(s.whoReply())
+		// The list is built only once paid for, so that many users asking
+		// at once hold no lists while they wait. If it grew meanwhile, the
+		// room pays the difference before it is queued.
+		size := s.whoSize()
+		return delivery{size, func() {
+			reply := s.whoReply()
+			if spend(s.room, len(reply)-size, u.done) {
+				u.SendMsg(reply)
+			}
+		}}
 	case cmdRename:
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
 		return delivery{size, func() { s.rename(u, cmd.name) }}
