@@ -34,7 +34,7 @@ const (
 	usageRename  = "用法：rename 新用户名\n"
 	usageToName  = "请输入对方用户名。用法：to 用户名 消息\n"
 	usageToText  = "无消息内容，请重发。用法：to 用户名 消息\n"
-	replyBadName = "用户名不合法：最多 %d 个字符，不能含空白、控制字符或 : [ ] |\n"
+	replyBadName = "用户名不合法：最多 %d 个字符，只能用字母、数字和 : [ ] | 以外的 ASCII 符号，不能含空白或看不见的字符\n"
 	replyTooLong = "消息太长（最多 %d 字节），没有发出\n"
 	replySlow    = "你接收消息太慢，积压过多，连接已断开\n"
 	replyFull    = "服务器已满（最多 %d 个用户），请稍后再试\n"
