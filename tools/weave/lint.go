@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	testDecl  = regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
+	testDecl = regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
 	// A citation ending in "…" or "*" names every test with that prefix.
 	testCited = regexp.MustCompile(`\b(?:Test|Fuzz)[A-Z0-9_]\w*(?:…|\*)?`)
 	link      = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
