@@ -264,18 +264,15 @@ func codeList(names []string) string {
 // silently compare it as empty).
 func runDiff(w io.Writer, args []string) error {
 	if len(args) != 2 {
-		return fmt.Errorf("want two directories: OLD NEW, e.g. go run im-workbook/tools/weave diff ../02-online-broadcast .")
+		return fmt.Errorf("want two directories: OLD NEW, e.g. go run im-workbook/tools/weave diff ../02-online-broadcast ./")
 	}
 	changes, err := compare(args[0], args[1], args[0], args[1])
 	if err != nil {
 		return err
 	}
 	for _, c := range changes {
-		if c.old == c.new {
-			continue
-		}
 		if c.diff == "" {
-			continue
+			continue // unchanged
 		}
 		if _, err := io.WriteString(w, c.diff); err != nil {
 			return err

@@ -65,9 +65,22 @@ func lint(root, rel, doc string, tests map[string]bool) []string {
 			problems = append(problems, p)
 		}
 	}
-	fence := ""
+	fence, example := "", false
 	for i, ln := range strings.Split(doc, "\n") {
 		n := i + 1
+		if example {
+			// A ```md block shows README syntax; its paths are examples.
+			if strings.HasPrefix(strings.TrimLeft(ln, " "), fence) {
+				fence, example = "", false
+			}
+			continue
+		}
+		if f := isFence(ln); f != "" && fence == "" {
+			if lang := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(ln), f[:1])); lang == "md" || lang == "markdown" {
+				fence, example = f, true
+				continue
+			}
+		}
 		for _, name := range testCited.FindAllString(ln, -1) {
 			if !citedTestExists(tests, name) {
 				report(n, "cites %s, but no test or fuzz function has that name", name)

@@ -270,7 +270,8 @@ func TestLint(t *testing.T) {
 	doc := "TestKnownBugCrash and FuzzLines and TestKnownBug… exist; TestGone does not.\n" +
 		"[ok](testdata/t.txt), [anchor](#x), [web](https://example.com/x), [up](../final/testdata/k.txt#L1)\n" +
 		"[broken](testdata/nope.txt) `final/testdata/k.txt` `testdata/missing.txt`\n" +
-		"```\n[not a link](nowhere)\n```\n"
+		"```\n[not a link](nowhere)\n```\n" +
+		"```md\n<!-- weave session testdata/example.txt --> TestExample [x](nowhere)\n```\n"
 	assert.Equal(t, []string{
 		"a/README.md:1: cites TestGone, but no test or fuzz function has that name",
 		"a/README.md:3: cites transcript testdata/nope.txt, which does not exist",
