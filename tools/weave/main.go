@@ -120,7 +120,7 @@ func run(root string, check bool, mermaidDir string) (problems []string, err err
 			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(os.Stderr, "weave: wrote %s (%d regions changed)\n", rel, len(res.changed))
+			fmt.Fprintf(os.Stderr, "weave: wrote %s (%d region(s) changed)\n", rel, len(res.changed))
 		}
 		if mermaidDir != "" {
 			for i, d := range res.diagrams {
