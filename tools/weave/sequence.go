@@ -187,8 +187,11 @@ func transcriptEvents(lines []string, first int) ([]event, []string, error) {
 }
 
 // mermaidText escapes text for a Mermaid message or note: characters the
-// parser would take as syntax or HTML become entity codes.
+// parser would take as syntax or HTML become entity codes, and a run of
+// spaces keeps its width (HTML would fold "hello   there" into one space).
 func mermaidText(s string) string {
+	s = strings.ReplaceAll(s, "  ", " \u00a0")
+	s = strings.ReplaceAll(s, "\u00a0 ", "\u00a0\u00a0")
 	return strings.NewReplacer(
 		"#", "#35;",
 		";", "#59;",

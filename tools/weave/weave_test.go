@@ -162,6 +162,12 @@ func TestSequence(t *testing.T) {
 	}
 }
 
+func TestMermaidText(t *testing.T) {
+	assert.Equal(t, "\"to bob hello \u00a0\u00a0there\\n\"", mermaidText(`"to bob hello   there\n"`))
+	assert.Equal(t, "a \u00a0b c", mermaidText("a  b c"))
+	assert.Equal(t, "#lt;b#gt; #35;1#59; #amp; 5#37; #123;#125;", mermaidText("<b> #1; & 5% {}"))
+}
+
 func TestTooManyEvents(t *testing.T) {
 	long := "connect alice\n" + strings.Repeat("alice types \"x\\n\"\n", maxEvents)
 	root := writeTree(t, map[string]string{"a/t.txt": long})
