@@ -17,6 +17,10 @@
 //	summary DIR                    per-file summary of the README's module against DIR
 //	bench FILE                     the benchmark results file, formatted
 //
+// One more marker generates nothing: "<!-- weave check names DIR -->" makes
+// the check verify that the Go names in backquotes in the first two columns
+// of the table after it exist in DIR's code and in the README's own.
+//
 // Usage:
 //
 //	go run ./tools/weave                 rewrite every region; then check citations

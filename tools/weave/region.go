@@ -73,7 +73,7 @@ func findRegions(rel, doc string) ([]region, error) {
 				open.end = offset
 				regions = append(regions, *open)
 				open = nil
-			} else if beginMarker.MatchString(text) {
+			} else if beginMarker.MatchString(text) && !checkMarker.MatchString(text) {
 				return nil, fmt.Errorf("%s:%d: a weave marker inside the region opened on line %d (missing %q?)", rel, i+1, open.line, endMarker)
 			}
 		case fence != "":
@@ -85,7 +85,7 @@ func findRegions(rel, doc string) ([]region, error) {
 		case text == endMarker:
 			return nil, fmt.Errorf("%s:%d: %q without a begin marker", rel, i+1, endMarker)
 		default:
-			if m := beginMarker.FindStringSubmatch(text); m != nil {
+			if m := beginMarker.FindStringSubmatch(text); m != nil && !checkMarker.MatchString(text) {
 				open = &region{line: i + 1, directive: strings.TrimSpace(m[1]), start: next}
 			}
 		}

@@ -319,3 +319,26 @@ func TestRepositoryIdempotent(t *testing.T) {
 		assert.Empty(t, twice.changed, rel)
 	}
 }
+
+func TestNamesTable(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"old/server.go": "package main\n\ntype Server struct{ mapLock int }\n\nfunc (s *Server) ListenMessager() {}\n",
+		"new/server.go": "package main\n\ntype Server struct{ mu int }\n",
+	})
+	tests := map[string]bool{}
+	doc := "<!-- weave check names ../old -->\n\n" +
+		"| tutorial | final | why |\n|---|---|---|\n" +
+		"| `Server.mapLock`, `ListenMessager()`, `buf[:n-1]` | `Server.mu`, `server.go`, `-idle` | `anything` |\n" +
+		"| `Server.gone` | `Server.mapLock`, `NewServer(cfg Config)` | |\n" +
+		"\n| `Server.gone` | after the table: not checked | |\n"
+	assert.Equal(t, []string{
+		"new/README.md:6: names `Server.gone`, but the code in old has no identifier gone",
+		"new/README.md:6: names `Server.mapLock`, but the code in new has no identifier mapLock",
+		"new/README.md:6: names `NewServer(cfg Config)`, but the code in new has no identifier NewServer",
+	}, lint(root, "new/README.md", doc, tests))
+
+	// A check marker is not a region.
+	regions, err := findRegions("README.md", doc)
+	require.NoError(t, err)
+	assert.Empty(t, regions)
+}
