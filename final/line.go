@@ -63,6 +63,7 @@ type lineReader struct {
 	long     []byte       // a line that spans reads, being assembled
 	size     int          // bytes of the current line so far, its line end included
 	telnet   telnet       // the telnet side of the connection
+	crlf     bool         // the client has been switched to "\r\n" line ends (character mode)
 }
 
 // newLineReader reads lines of at most max bytes from r, at most readSize
@@ -172,6 +173,12 @@ func (lr *lineReader) fill() error {
 func (lr *lineReader) filterRaw() bool {
 	used, n := lr.telnet.filter(lr.raw)
 	lr.data, lr.raw = lr.raw[:n], lr.raw[used:]
+	if !lr.crlf && !lr.telnet.lineMode() {
+		lr.crlf = true
+		if c, ok := lr.r.(crlfSender); ok {
+			c.sendCRLF()
+		}
+	}
 	out := lr.telnet.takeOut()
 	if lr.telnet.echoing() {
 		out = lr.telnet.echo(out, lr.data, lr.max)
@@ -184,16 +191,17 @@ func (lr *lineReader) filterRaw() bool {
 }
 
 // switchedLine runs once the text before telnet's switch to binary has
-// been cut into lines. Telnet sends a line in one go, so a line still in
-// progress when it turned binary was cut by its escape key ^] (see
-// telnet.go): what came of it is dropped, the user is told, and what
-// follows is a new line.
+// been cut into lines. Telnet in line mode sends a line in one go, so a
+// line still in progress when it turned binary was cut by its escape key
+// ^] (see telnet.go): what came of it is dropped, the user is told, and
+// what follows is a new line. (In character mode a line is in progress
+// whenever the user is typing one: nothing was lost.)
 func (lr *lineReader) switchedLine() {
 	if !lr.telnet.switched {
 		return
 	}
 	lr.telnet.switched = false
-	if lr.size > 0 {
+	if lr.size > 0 && lr.telnet.lineMode() {
 		lr.long, lr.size = lr.long[:0], 0
 		lr.send([]byte(replyDamaged))
 	}

@@ -289,6 +289,11 @@ func (t *telnet) takeOut() []byte {
 	return out
 }
 
+// lineMode reports whether the client sends whole lines: it has not asked
+// the server to echo or to suppress go-ahead, as telnet's character mode
+// does.
+func (t *telnet) lineMode() bool { return !t.echoes && !t.sga }
+
 // echoing reports whether the server echoes what the client types.
 func (t *telnet) echoing() bool { return t.echoes }
 
@@ -337,4 +342,38 @@ func isWide(r rune) bool {
 		r >= 0x1f300 && r <= 0x1f64f ||
 		r >= 0x1f900 && r <= 0x1f9ff ||
 		r >= 0x20000 && r <= 0x3fffd
+}
+
+// crlfSender is a connection that can be told to send each '\n' as "\r\n"
+// (User is). A telnet in character mode puts the terminal in raw mode,
+// where '\n' alone moves down without going back to the start of the line,
+// so every message would start where the last one ended.
+type crlfSender interface {
+	sendCRLF()
+}
+
+func (u *User) sendCRLF() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.crlf = true
+}
+
+// nvtNewlines returns b with each '\n' that does not follow '\r' sent as
+// "\r\n", the telnet (NVT) line end, in a new slice (b is shared). The
+// server's own telnet commands (IAC, command, option) are copied as they
+// are: an option byte may be 10.
+func nvtNewlines(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/16)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == telnetIAC && i+2 < len(b):
+			out = append(out, b[i:i+3]...)
+			i += 2
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -152,3 +152,10 @@ func TestTelnetEcho(t *testing.T) {
 	assert.Equal(t, "b好", sanitize([]byte(lines[0])), "what others see is what the user saw")
 	assert.Equal(t, doBinary+"\xff\xfb\x01"+"a\b \bb你\b\b  \b\b好\r\nx\r\ny\r\n", sent)
 }
+
+// A telnet in character mode gets "\r\n" line ends; the server's own
+// commands are left alone, even one whose option byte is '\n'.
+func TestNVTNewlines(t *testing.T) {
+	assert.Equal(t, "a\r\nb\r\n\xff\xfc\x0a\r\n", string(nvtNewlines([]byte("a\nb\r\n\xff\xfc\x0a\n"))))
+	assert.Equal(t, "", string(nvtNewlines(nil)))
+}
