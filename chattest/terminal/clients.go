@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"im-workbook/chattest"
 )
 
 // A client is a program learners are told to use, and how to install it.
@@ -72,4 +74,57 @@ func Nc(t testing.TB, addr string, options ...string) *Terminal {
 	}
 	args := append(append([]string{}, options...), host, port)
 	return Start(t, exec.Command(nc.require(t), args...))
+}
+
+// EchoStorm shows the tutorial's chapters 06-09 failing a learner who
+// types Chinese into inetutils telnet (issue 14): "rename 小明" puts
+// telnet's IAC AO and IAC DO TIMING-MARK (小 holds 0x8f, ^O) into the
+// name; every broadcast that carries the name makes telnet answer, the
+// answer is broadcast again, and an nc user beside it gets a screenful of
+// lines nobody typed. The test reads until that screen is full, then
+// stops both clients: the storm costs a bounded, short time.
+func EchoStorm(t *testing.T, addr string) {
+	t.Helper()
+	bob := Nc(t, addr)
+	bob.WaitFor(t, "已上线")
+	alice := Telnet(t, addr)
+	bob.WaitUntil(t, "alice online", func(s string) bool { return strings.Count(s, "已上线") == 2 })
+	alice.Line(t, "rename 小明")
+	screen := bob.WaitUntil(t, "a screenful of one line nobody typed", func(s string) bool {
+		lines := strings.Split(s, "\n")
+		if len(lines) < Height-1 {
+			return false
+		}
+		repeated := lines[len(lines)-2] // the last one may still be arriving
+		return strings.HasPrefix(repeated, "[") && strings.Count(s, repeated+"\n") >= Height-3
+	})
+	alice.Kill()
+	bob.Kill()
+	t.Logf("bob's screen (nc) once full, %d bytes received:\n%s", bob.Written(), screen)
+}
+
+// TelnetFreeze shows a chapter that does not speak telnet freezing a
+// learner's telnet (issue 14): a message with 小 in it (0x8f, taken for
+// ^O) makes telnet send IAC AO and DO TIMING-MARK, and telnet shows no
+// output until that is answered, which the chapters never do. A message
+// bob (nc) then sends reaches bob's screen but not alice's.
+func TelnetFreeze(t *testing.T, addr string) {
+	t.Helper()
+	alice := Telnet(t, addr)
+	alice.WaitFor(t, "已上线")
+	bob := Nc(t, addr)
+	bob.WaitFor(t, "已上线")
+	alice.WaitUntil(t, "bob online", func(s string) bool { return strings.Count(s, "已上线") == 2 })
+	alice.Line(t, "hello")
+	bob.WaitFor(t, "hello")
+	alice.WaitUntil(t, "hello twice", func(s string) bool { return strings.Count(s, "hello") == 2 })
+	alice.Line(t, "小明")
+	bob.Line(t, "can you see me")
+	// nc's own echo of the line, then the broadcast.
+	bob.WaitUntil(t, "the broadcast", func(s string) bool { return strings.Count(s, "can you see me") == 2 })
+	if !alice.RunsFor(chattest.Quiet) || strings.Contains(alice.Screen(), "can you see me") {
+		t.Errorf("alice's telnet was expected to be frozen; its screen:\n%s", alice.Screen())
+	}
+	t.Logf("alice's screen (telnet), frozen:\n%s", alice.Screen())
+	t.Logf("bob's screen (nc):\n%s", bob.Screen())
 }
