@@ -128,3 +128,23 @@ func TelnetFreeze(t *testing.T, addr string) {
 	t.Logf("alice's screen (telnet), frozen:\n%s", alice.Screen())
 	t.Logf("bob's screen (nc):\n%s", bob.Screen())
 }
+
+// ClientSideFix is the shell line the READMEs give for typing Chinese into
+// inetutils telnet at a chapter that does not speak telnet: no special
+// keys in the terminal (so telnet takes no byte of a character for one),
+// and no escape character.
+const ClientSideFix = "stty discard undef susp undef intr undef quit undef && telnet -E"
+
+// TelnetClientSideFix runs inetutils telnet connected to addr the way
+// ClientSideFix says, from sh in the pseudo-terminal.
+func TelnetClientSideFix(t testing.TB, addr string) *Terminal {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	telnet.require(t)
+	tm := Start(t, exec.Command("sh", "-c", ClientSideFix+" "+host+" "+port))
+	tm.WaitFor(t, "Connected to")
+	return tm
+}

@@ -16,3 +16,20 @@ func TestRealTelnetChineseEchoStorm(t *testing.T) {
 	t.Parallel()
 	terminal.EchoStorm(t, chattest.Child{}.Start(t, nil).Addr)
 }
+
+// README 给的客户端办法：先 stty … undef，再 telnet -E。telnet 不再把任何字节当成特殊键，
+// 名字完整，没有刷屏，「我们的会面」（面 = e9 9d a2，0x9d 是 ^]）也完整到达。
+func TestRealTelnetClientSideFix(t *testing.T) {
+	t.Parallel()
+	addr := chattest.Child{}.Start(t, nil).Addr
+	bob := terminal.Nc(t, addr)
+	bob.WaitFor(t, "已上线")
+	alice := terminal.TelnetClientSideFix(t, addr)
+	alice.WaitFor(t, "已上线")
+	alice.Line(t, "rename 小明")
+	alice.WaitFor(t, "小明")
+	alice.Line(t, "我们的会面")
+	screen := bob.WaitFor(t, "]小明: 我们的会面")
+	t.Logf("alice's screen (%s):\n%s", terminal.ClientSideFix, alice.Screen())
+	t.Logf("bob's screen (nc):\n%s", screen)
+}
