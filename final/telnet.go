@@ -17,8 +17,8 @@ import (
 // strips the 8th bit when it looks for the terminal's special keys, so a
 // byte inside a UTF-8 character can act as one. With Linux's stty defaults
 // (intr ^C, quit ^\, susp ^Z, discard ^O) 0x83 is sent as IAC IP, 0x9c as
-// IAC ABORT, 0x9a as IAC SUSP and 0x8f as IAC AO (the last two followed by
-// DO TIMING-MARK: telnet hides all output until that is answered), and
+// IAC BRK, 0x9a as IAC SUSP and 0x8f as IAC AO, each followed by IAC DO
+// TIMING-MARK (telnet hides all output until that is answered), and
 // 0x9d (^], telnet's escape key) opens telnet's own prompt and the rest of
 // the line is lost. 553 of the 3,755 common (GB2312 level 1) characters
 // carry one of these bytes: 的 会 面 小 可 发 经 …
@@ -26,8 +26,8 @@ import (
 // So the server:
 //   - answers DO TIMING-MARK (WILL), which ends telnet's freeze;
 //   - repairs the damage: inside a UTF-8 sequence only a continuation byte
-//     can stand where IP, ABORT, SUSP or AO arrived, and only one of them
-//     maps to each (with the stty defaults above);
+//     can stand where IP, BRK (or ABORT), SUSP or AO arrived, and only one
+//     of them maps to each (with the stty defaults above);
 //   - once the client has sent any IAC, sends IAC DO BINARY: telnet then
 //     sends 8-bit bytes as they are, 0x9d included, and nothing more is
 //     damaged. A client that never sends IAC (nc, the menu clients) is
@@ -44,6 +44,7 @@ const (
 	telnetSUSP  = 237 // suspend process (RFC 1184): ^Z
 	telnetABORT = 238 // abort process (RFC 1184): ^\
 	telnetSE    = 240 // end of subnegotiation
+	telnetBRK   = 243 // break: inetutils telnet's quit key ^\
 	telnetIP    = 244 // interrupt process: ^C
 	telnetAO    = 245 // abort output: ^O
 	telnetEC    = 247 // erase character
@@ -96,7 +97,7 @@ type telnet struct {
 	cr       bool     // the last text byte was '\r' (CR NUL is CR LF)
 	crEnded  bool     // the last text byte was a '\r' that ended a line: a '\n' or NUL after it is part of that end
 	spoke    bool     // the client has sent IAC: it is a telnet
-	keyed    bool     // the client has sent IP, ABORT, SUSP or AO
+	keyed    bool     // the client has sent IP, BRK, ABORT, SUSP or AO
 	binary   optState // the client's BINARY: it sends 8-bit bytes untouched
 	hisSGA   bool     // the client suppresses go-ahead
 	echoes   bool     // we echo what the client sends (character mode)
@@ -111,7 +112,8 @@ type telnet struct {
 // to the byte telnet took for that key (the byte's low 7 bits are the key).
 var repairs = map[byte]byte{
 	telnetIP:    0x83, // ^C
-	telnetABORT: 0x9c, // ^\
+	telnetBRK:   0x9c, // ^\ (inetutils telnet 2.4 sends BRK)
+	telnetABORT: 0x9c, // ^\ (RFC 1184 clients send ABORT)
 	telnetSUSP:  0x9a, // ^Z
 	telnetAO:    0x8f, // ^O
 }

@@ -60,6 +60,7 @@ func TestTelnetRepairsSpecialKeys(t *testing.T) {
 		name, sent, want string
 	}{
 		{"IP for 0x83 (^C)", "\xe4\xbb\xff\xf4\xff\xfd\x06", "仃"},
+		{"BRK for 0x9c (^\\)", "\xe4\xb8\xff\xf3\xff\xfd\x06", "东"},
 		{"ABORT for 0x9c (^\\)", "\xe4\xb8\xff\xee", "东"},
 		{"SUSP for 0x9a (^Z)", "\xe7\xff\xed\xff\xfd\x06\x84", "的"},
 		{"AO for 0x8f (^O)", "\xe5\xb0\xff\xf5\xff\xfd\x06", "小"},
