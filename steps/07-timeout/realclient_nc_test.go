@@ -23,10 +23,10 @@ func TestRealNcSession(t *testing.T) {
 	bob.Line(t, "still here")
 	alice.WaitFor(t, ": still here")
 
-	plain := terminal.Nc(t, addr)
+	plain := terminal.Nc(t, addr) // dave in the README
 	plain.WaitFor(t, "已上线")
 	plain.Type(t, terminal.CtrlD)
-	carol := terminal.Nc(t, addr, "-N")
+	carol := terminal.Nc(t, addr, "-N") // carol
 	carol.WaitFor(t, "已上线")
 	carol.Type(t, terminal.CtrlD)
 	bob.WaitFor(t, "下线")
