@@ -52,18 +52,19 @@ type replier interface {
 // lineReader cuts a byte stream into lines at '\n', accepting "\r\n" (the
 // telnet filter turns the other line ends of telnet clients into '\n').
 type lineReader struct {
-	r        io.Reader
-	reply    func([]byte) // sends bytes back to the client; nil: none are sent
-	readSize int          // bytes one read may take, at most readBufSize
-	max      int          // longest line, in bytes, without its "\n" or "\r\n"
-	buf      *[]byte      // borrowed from readBufs while data or raw is not empty
-	raw      []byte       // read but not yet through the telnet filter: a part of *buf
-	data     []byte       // filtered but not yet cut into lines: a part of *buf
-	err      error        // what ended the last read; returned once data is used up
-	long     []byte       // a line that spans reads, being assembled
-	size     int          // bytes of the current line so far, its line end included
-	telnet   telnet       // the telnet side of the connection
-	crlf     bool         // the client has been switched to "\r\n" line ends (character mode)
+	r           io.Reader
+	reply       func([]byte) // sends bytes back to the client; nil: none are sent
+	readSize    int          // bytes one read may take, at most readBufSize
+	max         int          // longest line, in bytes, without its "\n" or "\r\n"
+	buf         *[]byte      // borrowed from readBufs while data or raw is not empty
+	raw         []byte       // read but not yet through the telnet filter: a part of *buf
+	data        []byte       // filtered but not yet cut into lines: a part of *buf
+	err         error        // what ended the last read; returned once data is used up
+	long        []byte       // a line that spans reads, being assembled
+	size        int          // bytes of the current line so far, its line end included
+	telnet      telnet       // the telnet side of the connection
+	crlf        bool         // the client has been switched to "\r\n" line ends (character mode)
+	toldDamaged bool         // the client has been told that a damaged line was dropped
 }
 
 // newLineReader reads lines of at most max bytes from r, at most readSize
@@ -87,7 +88,7 @@ func (lr *lineReader) ReadLine() ([]byte, error) {
 		line, err := lr.readLine()
 		if err == nil && lr.telnet.keyed && !utf8.Valid(line) {
 			// A special key arrived outside a character: not repairable.
-			lr.send([]byte(replyDamaged))
+			lr.tellDamaged()
 			continue
 		}
 		return line, err
@@ -203,6 +204,16 @@ func (lr *lineReader) switchedLine() {
 	lr.telnet.switched = false
 	if lr.size > 0 && lr.telnet.lineMode() {
 		lr.long, lr.size = lr.long[:0], 0
+		lr.tellDamaged()
+	}
+}
+
+// tellDamaged tells the user, once per connection, that a line telnet
+// damaged was not sent: one notice says what happened and how to avoid
+// it, and a client cannot make the server send more than once.
+func (lr *lineReader) tellDamaged() {
+	if !lr.toldDamaged {
+		lr.toldDamaged = true
 		lr.send([]byte(replyDamaged))
 	}
 }

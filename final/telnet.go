@@ -1,9 +1,6 @@
 package main
 
-import (
-	"slices"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // The telnet side of a connection: just enough of RFC 854 (the protocol),
 // 856 (BINARY), 857 (ECHO), 858 (SUPPRESS-GO-AHEAD) and 860 (TIMING-MARK)
@@ -91,21 +88,21 @@ const (
 // through untouched. Its zero value is a connection that has sent no IAC.
 type telnet struct {
 	state    telnetState
-	cmd      byte     // WILL, WONT, DO or DONT, awaiting its option byte
-	sub      int      // bytes of the subnegotiation so far
-	need     int      // continuation bytes the text so far still needs to complete a character
-	cr       bool     // the last text byte was '\r' (CR NUL is CR LF)
-	crEnded  bool     // the last text byte was a '\r' that ended a line: a '\n' or NUL after it is part of that end
-	spoke    bool     // the client has sent IAC: it is a telnet
-	keyed    bool     // the client has sent IP, BRK, ABORT, SUSP or AO
-	binary   optState // the client's BINARY: it sends 8-bit bytes untouched
-	hisSGA   bool     // the client suppresses go-ahead
-	echoes   bool     // we echo what the client sends (character mode)
-	sga      bool     // we suppress go-ahead
-	switched bool     // BINARY went on; the line reader has not looked yet
-	refused  []uint16 // options refused once: the command and the option
-	out      []byte   // answers not yet sent
-	shown    []byte   // echo: what is shown of the line being typed
+	cmd      byte          // WILL, WONT, DO or DONT, awaiting its option byte
+	sub      int           // bytes of the subnegotiation so far
+	need     int           // continuation bytes the text so far still needs to complete a character
+	cr       bool          // the last text byte was '\r' (CR NUL is CR LF)
+	crEnded  bool          // the last text byte was a '\r' that ended a line: a '\n' or NUL after it is part of that end
+	spoke    bool          // the client has sent IAC: it is a telnet
+	keyed    bool          // the client has sent IP, BRK, ABORT, SUSP or AO
+	binary   optState      // the client's BINARY: it sends 8-bit bytes untouched
+	hisSGA   bool          // the client suppresses go-ahead
+	echoes   bool          // we echo what the client sends (character mode)
+	sga      bool          // we suppress go-ahead
+	switched bool          // BINARY went on; the line reader has not looked yet
+	refused  *[2][4]uint64 // options refused once (WONT, DONT) as bit sets; nil until one is
+	out      []byte        // answers not yet sent
+	shown    []byte        // echo: what is shown of the line being typed
 }
 
 // repairs maps a special-key command that arrived inside a UTF-8 sequence
@@ -276,11 +273,18 @@ func (t *telnet) answer(cmd, opt byte) {
 // the first time only: a client that asks again gets no answer, so no
 // client can make the server send more than it is sent.
 func (t *telnet) refuse(cmd, opt byte) {
-	key := uint16(cmd)<<8 | uint16(opt)
-	if slices.Contains(t.refused, key) {
+	if t.refused == nil {
+		t.refused = new([2][4]uint64)
+	}
+	i := 0 // WONT
+	if cmd == telnetDONT {
+		i = 1
+	}
+	word, bit := &t.refused[i][opt/64], uint64(1)<<(opt%64)
+	if *word&bit != 0 {
 		return
 	}
-	t.refused = append(t.refused, key)
+	*word |= bit
 	t.answer(cmd, opt)
 }
 

@@ -160,3 +160,15 @@ func TestNVTNewlines(t *testing.T) {
 	assert.Equal(t, "a\r\nb\r\n\xff\xfc\x0a\r\n", string(nvtNewlines([]byte("a\nb\r\n\xff\xfc\x0a\n"))))
 	assert.Equal(t, "", string(nvtNewlines(nil)))
 }
+
+// The notice about a damaged line is sent once per connection, however
+// often a client damages lines: it cannot make the server chatter.
+func TestTelnetDamagedNoticeOnce(t *testing.T) {
+	damaged := "\xe4\xbc\xff\xed\xe9\r\n" // IAC SUSP outside any whole character
+	lines, sent := talk(t, strings.Repeat(damaged, 3)+"ok\n")
+	assert.Equal(t, []string{"ok"}, lines)
+	assert.Equal(t, doBinary+replyDamaged, sent)
+	lines, sent = talk(t, "x\xff\xfb\x00\xff\xfc\x00y\xff\xfb\x00ok\n")
+	assert.Equal(t, []string{"ok"}, lines)
+	assert.Equal(t, doBinary+replyDamaged+"\xff\xfe\x00"+"\xff\xfd\x00", sent)
+}
