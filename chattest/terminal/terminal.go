@@ -102,7 +102,12 @@ func Start(t testing.TB, cmd *exec.Cmd) *Terminal {
 		tm.exitErr = cmd.Wait()
 		close(tm.exited)
 	}()
-	t.Cleanup(tm.close)
+	t.Cleanup(func() {
+		tm.close()
+		if t.Failed() { // every screen of a failed test helps to see why
+			t.Logf("terminal: the screen of %s at the end:\n%s", strings.Join(cmd.Args, " "), tm.Screen())
+		}
+	})
 	return tm
 }
 

@@ -27,7 +27,7 @@ func TestRealTelnetClientSideFix(t *testing.T) {
 	alice := terminal.TelnetClientSideFix(t, addr)
 	alice.WaitFor(t, "已上线")
 	alice.Line(t, "rename 小明")
-	alice.WaitFor(t, "小明")
+	alice.WaitFor(t, "用户名已修改为：小明") // typed sooner, the next line would arrive in the same read
 	alice.Line(t, "我们的会面")
 	screen := bob.WaitFor(t, "]小明: 我们的会面")
 	t.Logf("alice's screen (%s):\n%s", terminal.ClientSideFix, alice.Screen())
