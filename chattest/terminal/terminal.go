@@ -152,7 +152,11 @@ func (tm *Terminal) close() {
 	tm.Kill()
 	_ = tm.pty.Close()
 	<-tm.drained
-	_ = tm.screen.Close()
+	// Ends answerQueries. (Emulator.Close would also do it, but it sets a
+	// field that Read, on the other goroutine, reads without a lock.)
+	if c, ok := tm.screen.InputPipe().(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // Type sends text to the program as one burst, as a paste or a person
