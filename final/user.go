@@ -81,6 +81,7 @@ type User struct {
 	closed  bool // Close was called: nothing more is queued
 	failed  bool // a write failed or the queue overflowed: drop everything
 	aborted bool // Shutdown ran out of time: no more writes at all
+	crlf    bool // a telnet in character mode: '\n' goes out as "\r\n" (telnet.go)
 }
 
 // NewUser prepares a user for conn; Server.Handler runs it.
@@ -178,8 +179,12 @@ func (u *User) ListenMessage() {
 		// Under mu, so that an abort (which sets a past deadline) is never
 		// overwritten by this fresh one.
 		_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
+		crlf := u.crlf
 		u.mu.Unlock()
 
+		if crlf {
+			batch = nvtNewlines(batch)
+		}
 		if _, err := u.conn.Write(batch); err != nil {
 			u.writeFailed(err)
 		}
