@@ -62,6 +62,12 @@ type command struct {
 // trimmed of surrounding white space. Besides the tutorial's forms it
 // accepts the video's "rename|NAME" and "to|NAME|message".
 func parseCommand(msg string) command {
+	// A \ before a command says the line to everyone instead: "\to be or
+	// not to be" is the way to say "to be or not to be" (final/client
+	// offers it).
+	if rest, ok := strings.CutPrefix(msg, `\`); ok && !strings.HasPrefix(rest, `\`) && parseCommand(rest).kind != cmdSay {
+		return command{kind: cmdSay, text: rest}
+	}
 	if name, ok := strings.CutPrefix(msg, "rename|"); ok {
 		return renameCommand(strings.TrimSpace(name))
 	}

@@ -13,12 +13,18 @@ import (
 // off its last byte (buf[:n-1]). Here a byte stream becomes lines, exactly
 // as the user typed them, in three small stages:
 //
-//	conn → telnetFilter (drops IAC sequences) → lineReader (cuts at '\n',
+//	conn → telnet (answers and drops IAC sequences, repairs what telnet
+//	damaged, echoes in character mode) → lineReader (cuts at the line end,
 //	bounds the length) → sanitize (repairs UTF-8, drops control characters)
 
 // errLineTooLong reports a line longer than the limit. The whole line has
 // been consumed (and forgotten); the next ReadLine starts on the next line.
 var errLineTooLong = errors.New("line too long")
+
+// replyDamaged tells a telnet user that a line telnet damaged was not sent.
+// (inetutils telnet takes some bytes inside Chinese characters for its
+// escape key ^] and loses the rest of that line; see telnet.go.)
+const replyDamaged = "刚才那一行被 telnet 弄坏了，没有发出（telnet 把汉字里的一个字节当成了 ^] 之类的控制键）；现在可以重新输入。要避免：telnet -E，或者用 nc\n"
 
 // readBufSize is the size of a read buffer. A connection borrows one from
 // readBufs only while bytes it has read wait to be cut into lines, and an
@@ -35,47 +41,77 @@ type readWaiter interface {
 	waitReadable() error
 }
 
-// lineReader cuts a byte stream into lines at '\n', accepting "\r\n".
+// replier is a source the line reader can answer (User is: its send
+// queues bytes for the client). Telnet answers, the echo of a telnet in
+// character mode, and the notice about a damaged line go there; a source
+// that is not a replier gets none of them.
+type replier interface {
+	send(msg []byte)
+}
+
+// lineReader cuts a byte stream into lines at '\n', accepting "\r\n" (the
+// telnet filter turns the other line ends of telnet clients into '\n').
 type lineReader struct {
-	r        io.Reader
-	readSize int          // bytes one read may take, at most readBufSize
-	max      int          // longest line, in bytes, without its "\n" or "\r\n"
-	buf      *[]byte      // borrowed from readBufs while data is not empty
-	data     []byte       // read but not yet cut into lines: a part of *buf
-	err      error        // what ended the last read; returned once data is used up
-	long     []byte       // a line that spans reads, being assembled
-	telnet   telnetFilter // drops telnet commands, even split across reads
-	dropped  int          // bytes the telnet filter dropped, not yet reported by skipped
-	size     int          // bytes the last line took in the stream, its line end included
+	r           io.Reader
+	reply       func([]byte) // sends bytes back to the client; nil: none are sent
+	readSize    int          // bytes one read may take, at most readBufSize
+	max         int          // longest line, in bytes, without its "\n" or "\r\n"
+	buf         *[]byte      // borrowed from readBufs while data or raw is not empty
+	raw         []byte       // read but not yet through the telnet filter: a part of *buf
+	data        []byte       // filtered but not yet cut into lines: a part of *buf
+	err         error        // what ended the last read; returned once data is used up
+	long        []byte       // a line that spans reads, being assembled
+	size        int          // bytes of the current line so far, its line end included
+	telnet      telnet       // the telnet side of the connection
+	crlf        bool         // the client has been switched to "\r\n" line ends (character mode)
+	toldDamaged bool         // the client has been told that a damaged line was dropped
+	dropped     int          // bytes of telnet commands read, not yet reported by cost
 }
 
 // newLineReader reads lines of at most max bytes from r, at most readSize
 // bytes (up to readBufSize) at a time. Lines that span reads are assembled
 // in a separate slice.
 func newLineReader(r io.Reader, readSize, max int) *lineReader {
-	return &lineReader{r: r, readSize: min(readSize, readBufSize), max: max}
+	lr := &lineReader{r: r, readSize: min(readSize, readBufSize), max: max}
+	if rp, ok := r.(replier); ok {
+		lr.reply = rp.send
+	}
+	return lr
 }
 
-// ReadLine returns the next line without its "\n" or "\r\n"; it is valid
-// until the next call. A last line without a newline is returned before
-// io.EOF. A line longer than max is read to its end, kept nowhere (memory
-// stays bounded however long it is) and reported as errLineTooLong.
+// ReadLine returns the next line without its line end; it is valid until
+// the next call. A last line without a newline is returned before io.EOF.
+// A line longer than max is read to its end, kept nowhere (memory stays
+// bounded however long it is) and reported as errLineTooLong. A line that
+// telnet damaged beyond repair is not returned: the client is told instead.
 func (lr *lineReader) ReadLine() ([]byte, error) {
+	for {
+		line, err := lr.readLine()
+		if err == nil && lr.telnet.keyed && !utf8.Valid(line) {
+			// A special key arrived outside a character: not repairable.
+			lr.tellDamaged()
+			continue
+		}
+		return line, err
+	}
+}
+
+func (lr *lineReader) readLine() ([]byte, error) {
 	lr.long = nil // the previous line is no longer needed
-	size := 0     // bytes of this line so far, its line end included
+	lr.size = 0
 	for {
 		if len(lr.data) == 0 {
 			if err := lr.fill(); err != nil {
-				if err != io.EOF || size == 0 {
+				if err != io.EOF || lr.size == 0 {
 					return nil, err // a partial line cut off by an error is not a line
 				}
-				return lr.finish(nil, size) // the last line, without a newline
+				return lr.finish(nil) // the last line, without a newline
 			}
 		}
 		i := bytes.IndexByte(lr.data, '\n')
 		if i < 0 { // the line goes on in a later read
-			size += len(lr.data)
-			if size <= lr.max+len("\r\n") {
+			lr.size += len(lr.data)
+			if lr.size <= lr.max+len("\r\n") {
 				lr.long = append(lr.long, lr.data...)
 			}
 			lr.data = nil
@@ -83,14 +119,14 @@ func (lr *lineReader) ReadLine() ([]byte, error) {
 		}
 		chunk := lr.data[:i+1]
 		lr.data = lr.data[i+1:]
-		return lr.finish(chunk, size+len(chunk))
+		lr.size += len(chunk)
+		return lr.finish(chunk)
 	}
 }
 
-// finish returns the line that ends with chunk, size bytes long in all.
-func (lr *lineReader) finish(chunk []byte, size int) ([]byte, error) {
-	lr.size = size
-	if size > lr.max+len("\r\n") {
+// finish returns the line that ends with chunk, lr.size bytes long in all.
+func (lr *lineReader) finish(chunk []byte) ([]byte, error) {
+	if lr.size > lr.max+len("\r\n") {
 		return nil, errLineTooLong
 	}
 	line := chunk
@@ -104,37 +140,99 @@ func (lr *lineReader) finish(chunk []byte, size int) ([]byte, error) {
 	return line, nil
 }
 
-// fill gives back the used-up buffer, waits until r has bytes to read, and
-// only then borrows a buffer and reads them. If all that arrived were
-// telnet commands, the buffer goes back and fill waits again.
+// fill makes data non-empty. It filters what is left of the last read
+// first (the filter stops where telnet switched to binary, so that the
+// line in progress at that moment can be told apart); then it gives back
+// the used-up buffer, waits until r has bytes to read, and only then
+// borrows a buffer and reads them.
 func (lr *lineReader) fill() error {
-	lr.release()
-	for lr.err == nil {
+	for {
+		lr.switchedLine()
+		if len(lr.raw) > 0 {
+			if lr.filterRaw() {
+				return nil
+			}
+			continue
+		}
+		lr.release()
+		if lr.err != nil {
+			return lr.err
+		}
 		if w, ok := lr.r.(readWaiter); ok {
 			if lr.err = w.waitReadable(); lr.err != nil {
-				break
+				return lr.err
 			}
 		}
 		buf := readBufs.Get().(*[]byte)
 		var n int
 		n, lr.err = lr.r.Read((*buf)[:lr.readSize])
-		kept := lr.telnet.filter((*buf)[:n])
-		lr.dropped += n - kept
-		if n = kept; n > 0 {
-			lr.buf, lr.data = buf, (*buf)[:n]
-			return nil
-		}
-		readBufs.Put(buf)
+		lr.buf, lr.raw = buf, (*buf)[:n]
 	}
-	return lr.err
+}
+
+// filterRaw passes raw through the telnet filter, sends its answers and
+// the echo, and reports whether any text came out.
+func (lr *lineReader) filterRaw() bool {
+	used, n := lr.telnet.filter(lr.raw)
+	lr.dropped += used - n
+	lr.data, lr.raw = lr.raw[:n], lr.raw[used:]
+	if !lr.crlf && !lr.telnet.lineMode() {
+		lr.crlf = true
+		if c, ok := lr.r.(crlfSender); ok {
+			c.sendCRLF()
+		}
+	}
+	out := lr.telnet.takeOut()
+	if lr.telnet.echoing() {
+		out = lr.telnet.echo(out, lr.data, lr.max)
+	}
+	lr.send(out)
+	if n == 0 {
+		lr.switchedLine()
+	}
+	return n > 0
+}
+
+// switchedLine runs once the text before telnet's switch to binary has
+// been cut into lines. Telnet in line mode sends a line in one go, so a
+// line still in progress when it turned binary was cut by its escape key
+// ^] (see telnet.go): what came of it is dropped, the user is told, and
+// what follows is a new line. (In character mode a line is in progress
+// whenever the user is typing one: nothing was lost.)
+func (lr *lineReader) switchedLine() {
+	if !lr.telnet.switched {
+		return
+	}
+	lr.telnet.switched = false
+	if lr.size > 0 && lr.telnet.lineMode() {
+		lr.long, lr.size = lr.long[:0], 0
+		lr.tellDamaged()
+	}
+}
+
+// tellDamaged tells the user, once per connection, that a line telnet
+// damaged was not sent: one notice says what happened and how to avoid
+// it, and a client cannot make the server send more than once.
+func (lr *lineReader) tellDamaged() {
+	if !lr.toldDamaged {
+		lr.toldDamaged = true
+		lr.send([]byte(replyDamaged))
+	}
+}
+
+// send sends msg to the client, if it can be answered and msg is not empty.
+func (lr *lineReader) send(msg []byte) {
+	if lr.reply != nil && len(msg) > 0 {
+		lr.reply(msg)
+	}
 }
 
 // cost returns how many bytes the last line took in the stream, with its
-// line end and the telnet commands read since the previous call: input
+// line end, and the telnet commands read since the previous call: input
 // that delivers nothing still costs its sender.
 func (lr *lineReader) cost() int {
 	n := lr.size + lr.dropped
-	lr.size, lr.dropped = 0, 0
+	lr.dropped = 0
 	return n
 }
 
@@ -142,7 +240,7 @@ func (lr *lineReader) cost() int {
 func (lr *lineReader) release() {
 	if lr.buf != nil {
 		readBufs.Put(lr.buf)
-		lr.buf, lr.data = nil, nil
+		lr.buf, lr.raw, lr.data = nil, nil, nil
 	}
 }
 
@@ -155,75 +253,6 @@ func trimEOL(b []byte) []byte {
 		b = b[:n-1]
 	}
 	return b
-}
-
-// Telnet commands (RFC 854). A telnet client may send them at any point of
-// the stream; they are protocol, not text.
-const (
-	telnetSE   = 240 // end of subnegotiation
-	telnetSB   = 250 // start of subnegotiation
-	telnetWILL = 251 // WILL, WONT, DO, DONT (251–254) take one option byte
-	telnetIAC  = 255 // "interpret as command"
-)
-
-type telnetState uint8
-
-const (
-	tsData   telnetState = iota
-	tsIAC                // after IAC
-	tsOption             // after IAC WILL/WONT/DO/DONT
-	tsSub                // inside IAC SB … IAC SE
-	tsSubIAC             // after IAC inside a subnegotiation
-)
-
-// telnetFilter drops telnet IAC sequences from what is read, even when one
-// is split across reads. Valid UTF-8 never contains the byte 255, so text
-// from other clients passes through untouched.
-type telnetFilter struct {
-	state telnetState
-}
-
-// filter removes telnet commands from b in place and returns the length of
-// what is left.
-func (f *telnetFilter) filter(b []byte) int {
-	out := 0
-	for _, c := range b {
-		switch f.state {
-		case tsData:
-			if c == telnetIAC {
-				f.state = tsIAC
-				continue
-			}
-			b[out] = c
-			out++
-		case tsIAC:
-			switch {
-			case c == telnetIAC: // IAC IAC is a data byte 255 (repaired later: it is not UTF-8)
-				b[out] = c
-				out++
-				f.state = tsData
-			case c >= telnetWILL:
-				f.state = tsOption
-			case c == telnetSB:
-				f.state = tsSub
-			default: // a two-byte command: NOP, IP, AYT, …
-				f.state = tsData
-			}
-		case tsOption:
-			f.state = tsData
-		case tsSub:
-			if c == telnetIAC {
-				f.state = tsSubIAC
-			}
-		case tsSubIAC:
-			if c == telnetSE {
-				f.state = tsData
-			} else {
-				f.state = tsSub
-			}
-		}
-	}
-	return out
 }
 
 // sanitize makes a received line safe to show on other users' terminals:

@@ -84,6 +84,7 @@ type User struct {
 	failed  bool // a write failed or the queue overflowed: drop everything
 	aborted bool // Shutdown ran out of time: no more writes at all
 	midLine bool // the last write ended inside a line: a notice must start a new one
+	crlf    bool // a telnet in character mode: '\n' goes out as "\r\n" (telnet.go)
 }
 
 // NewUser prepares a user for conn; Server.Handler runs it.
@@ -177,8 +178,12 @@ func (u *User) ListenMessage() {
 		// Under mu, so that an abort (which sets a past deadline) is never
 		// overwritten by this fresh one.
 		_ = u.conn.SetWriteDeadline(time.Now().Add(u.server.cfg.WriteTimeout))
+		crlf := u.crlf
 		u.mu.Unlock()
 
+		if crlf {
+			batch = nvtNewlines(batch)
+		}
 		n, err := u.conn.Write(batch)
 		if n > 0 {
 			u.mu.Lock()

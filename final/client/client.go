@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -23,6 +24,11 @@ const (
 	chatPrompt   = `>>>>>请输入聊天内容，exit退出（要发送文字 exit 请输入 \exit）：`
 	targetPrompt = ">>>>>请输入您想私聊的对象，exit退出："
 	namePrompt   = ">>>>>>请输入用户名："
+
+	// commandWord: in 公聊模式 a line that the server would take as a
+	// command is not sent; the user is told how to say it (final removes
+	// a \ before a command, see parseCommand in ../command.go).
+	commandWord = `>>>>>以 %s 开头的一行会被服务器当成命令，没有发出；要把它作为消息发给所有人，请在前面加一个 \：\%s`
 
 	emptyName   = ">>>>>>用户名不能为空"
 	spaceTarget = ">>>>>对方用户名不能包含空白字符，请重新输入："
@@ -184,6 +190,10 @@ func (c *Client) chat(ctx context.Context, prefix string) error {
 		if msg == "" {
 			continue // nothing to say
 		}
+		if w := serverCommand(msg); w != "" && prefix == "" {
+			c.out.Println(fmt.Sprintf(commandWord, w, strings.TrimSpace(msg)))
+			continue
+		}
 		if err := c.send(prefix + msg); err != nil {
 			return err
 		}
@@ -279,6 +289,25 @@ func chatLine(line string) (msg string, quit bool) {
 		return "", false
 	}
 	return line, false
+}
+
+// serverCommand returns the command a line starts with, as the server
+// reads it (its first word: who, rename or to, or the video's rename| and
+// to| forms), or "" for a line it would say to everyone.
+func serverCommand(msg string) string {
+	fields := strings.Fields(msg)
+	if len(fields) == 0 {
+		return ""
+	}
+	switch w := fields[0]; {
+	case w == "who" || w == "rename" || w == "to":
+		return w
+	case strings.HasPrefix(w, "rename|"):
+		return "rename|"
+	case strings.HasPrefix(w, "to|"):
+		return "to|"
+	}
+	return ""
 }
 
 // readLines sends each line of r, without its line ending ("\n" or

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -522,4 +523,59 @@ func (p *process) exitStatus(t *testing.T) int {
 		t.Fatalf("the client is still running after %v", chattest.Patience)
 		return 0
 	}
+}
+
+// A server line that pauses inside a character (a slow link, a server
+// that writes a character in two pieces): after lineWait the client shows
+// the start of the line, and the character once it is whole, not \xe6 and
+// \x98\x8e. A start that never completes is shown as escapes one wait later.
+func TestCharacterCutByAPauseShownWhole(t *testing.T) {
+	t.Parallel()
+	server, conn := net.Pipe()
+	w, out := pipeOutput("client")
+	c := &Client{conn: conn, out: &console{w: w}}
+	done := make(chan error, 1)
+	go func() { done <- c.DealResponse() }()
+
+	write := func(s string) {
+		t.Helper()
+		_, err := server.Write([]byte(s))
+		require.NoError(t, err)
+	}
+	write("[a]小\xe6")
+	out.Next(t, "[a]小\n") // after lineWait: the whole characters only
+	write("\x98\x8e!\n")
+	out.Next(t, "明!\n")
+	write("x\xe6")
+	out.Next(t, "x\n")
+	out.Next(t, `\xe6`+"\n") // it never completed
+	require.NoError(t, server.Close())
+	assert.Error(t, <-done, "DealResponse ends with the connection")
+	require.NoError(t, w.Close())
+	out.Ended(t)
+}
+
+// In 公聊模式 a line whose first word is to, who or rename would be taken
+// by the server as a command ("to be or not to be" got 该用户不存在). The
+// client says so and sends nothing; with a \ before it, final says it to
+// everyone.
+func TestPublicLineStartingWithCommand(t *testing.T) {
+	t.Parallel()
+	obs, c := final.watchedClient(t)
+	c.typeLine(t, "1")
+	c.stdout.Expect(t, chatPrompt)
+	c.typeLine(t, "to be or not to be")
+	c.stdout.Expect(t, fmt.Sprintf(commandWord, "to", "to be or not to be"))
+	c.typeLine(t, `\to be or not to be`)
+	obs.Expect(t, ": to be or not to be\n")
+	c.typeLine(t, "who knows")
+	c.stdout.Expect(t, fmt.Sprintf(commandWord, "who", "who knows"))
+	c.typeLine(t, "whoever")
+	obs.Expect(t, ": whoever\n")
+	c.stdout.Expect(t, ": whoever\n")
+	assert.NotContains(t, c.stdout.String(), "该用户不存在")
+	c.typeLine(t, "exit")
+	c.stdout.Expect(t, menuText)
+	c.typeLine(t, "0")
+	assert.Equal(t, exitOK, c.exit(t))
 }

@@ -43,10 +43,13 @@ const (
 // DealResponse shows the server's messages until the connection ends and
 // returns why (io.EOF when the server closed it). It shows whole lines
 // only: the start of a line is held back until its '\n' arrives, or for
-// lineWait at most, and then ended with a newline of ours.
+// lineWait at most, and then ended with a newline of ours. A character
+// cut in the middle by that wait is held back one lineWait more, so that
+// it is shown whole when its other bytes arrive.
 func (c *Client) DealResponse() error {
 	buf := make([]byte, 4096)
 	var pending []byte // a line whose '\n' has not arrived yet
+	held := false      // pending is the start of a character that has waited lineWait
 	for {
 		var deadline time.Time // none
 		if len(pending) > 0 {
@@ -56,6 +59,9 @@ func (c *Client) DealResponse() error {
 			return err
 		}
 		n, err := c.conn.Read(buf)
+		if n > 0 {
+			held = false
+		}
 		pending = append(pending, buf[:n]...)
 		if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
 			c.out.Print(printable(pending[:i+1]))
@@ -63,13 +69,37 @@ func (c *Client) DealResponse() error {
 		}
 		timedOut := errors.Is(err, os.ErrDeadlineExceeded)
 		if len(pending) > 0 && (timedOut || err != nil || len(pending) >= maxPending) {
-			c.out.Print(printable(append(pending, '\n')))
-			pending = pending[:0]
+			keep := 0
+			if timedOut && !held {
+				keep = partialRune(pending)
+			}
+			if cut := len(pending) - keep; cut > 0 {
+				line := append(pending[:cut:cut], '\n') // a copy: the kept bytes stay
+				c.out.Print(printable(line))
+				pending = append(pending[:0], pending[cut:]...)
+			}
+			held = keep > 0
 		}
 		if err != nil && !timedOut {
 			return err
 		}
 	}
+}
+
+// partialRune returns how many bytes at the end of b are the start of a
+// UTF-8 character whose other bytes have not arrived yet (0 if none).
+func partialRune(b []byte) int {
+	for n := 1; n <= min(utf8.UTFMax-1, len(b)); n++ {
+		tail := b[len(b)-n:]
+		if !utf8.RuneStart(tail[0]) {
+			continue // a continuation byte: the start is further back
+		}
+		if utf8.FullRune(tail) {
+			return 0
+		}
+		return n
+	}
+	return 0
 }
 
 // printable returns server lines (each ending in '\n') as safe terminal

@@ -53,3 +53,33 @@ func TestPrintable(t *testing.T) {
 		assert.Equal(t, tc.want, printable([]byte(tc.in)), "%q", tc.in)
 	}
 }
+
+func TestPartialRune(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{"abc", 0},
+		{"小", 0},
+		{"a\xe5", 1},
+		{"a\xe5\xb0", 2},
+		{"小\xf0\x9f\x99", 3},
+		{"\xb0", 0},  // a lone continuation byte: no character to wait for
+		{"a\xff", 0}, // not UTF-8 at all
+		{"\xe5\xb0\x8f", 0},
+	} {
+		assert.Equal(t, tc.want, partialRune([]byte(tc.in)), "%q", tc.in)
+	}
+}
+
+func TestServerCommand(t *testing.T) {
+	t.Parallel()
+	for line, want := range map[string]string{
+		"to be or not to be": "to", "  who": "who", "rename it": "rename", "rename|x": "rename|", "to|a|b": "to|",
+		"tomorrow": "", "whoever": "", `\to be`: "", "": "", "hello to": "",
+	} {
+		assert.Equal(t, want, serverCommand(line), "%q", line)
+	}
+}

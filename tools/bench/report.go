@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"im-workbook/tools/internal/benchfmt"
 	"im-workbook/tools/internal/load"
 )
 
@@ -27,56 +28,37 @@ type row struct {
 	target            string // target for final, with ✅ or ❌
 }
 
-func (rep *report) markdown() string {
-	var b strings.Builder
+// results is the run as the results file holds it: figures with their
+// text, ready for benchfmt to format.
+func (rep *report) results() *benchfmt.Results {
 	p := rep.params
 	mode := "full"
 	if rep.quick {
 		mode = "quick (-quick: smaller scenarios; the targets are set for the full run)"
 	}
-	fmt.Fprintf(&b, "Run: `go run ./tools/bench` (%s), %s, %v in all; servers built from %s.\n\n",
-		mode, rep.when.Format("2006-01-02 15:04 UTC"), rep.took.Round(time.Second), rep.version)
-	rows := rep.rows()
-	b.WriteString("| 场景 scenario | 指标 measure |")
+	res := &benchfmt.Results{
+		Mode:    mode,
+		When:    rep.when.Format("2006-01-02 15:04 UTC"),
+		Took:    rep.took.Round(time.Second).String(),
+		Version: rep.version,
+		Notes:   rep.notes(),
+		Sizes: fmt.Sprintf("fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.",
+			p.fanReaders, p.fanSenders, p.fanLines, p.fanSize, p.stReaders, p.stSenders, p.stLines, p.stSize,
+			float64(p.stSenders*p.stLines*(p.stSize+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
+		Machine: rep.machine,
+		Chart:   rep.chart(),
+	}
 	for _, k := range rep.kinds {
-		fmt.Fprintf(&b, " %s |", k.name)
+		res.Servers = append(res.Servers, k.name)
 	}
-	b.WriteString(" final/ch08 | final/ncat | 目标 target (final) |\n|---|---|")
-	for range rep.kinds {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|---:|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s |", r.scenario, r.measure)
-		for _, k := range rep.kinds {
-			c, ok := r.cells[k.name]
-			if !ok {
-				c = none()
-			}
-			fmt.Fprintf(&b, " %s |", c.text)
+	for _, r := range rep.rows() {
+		row := benchfmt.Row{Scenario: r.scenario, Measure: r.measure, Ratio: r.ratio, Target: r.target, Cells: map[string]benchfmt.Cell{}}
+		for name, c := range r.cells {
+			row.Cells[name] = benchfmt.Cell{Text: c.text, Num: benchfmt.Num(c.num)}
 		}
-		fmt.Fprintf(&b, " %s | %s | %s |\n", ratio(r, "ch08"), ratio(r, "ncat"), r.target)
+		res.Rows = append(res.Rows, row)
 	}
-	b.WriteString("\n")
-	b.WriteString(rep.chart())
-	b.WriteString(rep.notes())
-	fmt.Fprintf(&b, "\nScenario sizes: fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.\n",
-		p.fanReaders, p.fanSenders, p.fanLines, p.fanSize, p.stReaders, p.stSenders, p.stLines, p.stSize,
-		float64(p.stSenders*p.stLines*(p.stSize+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter)
-	fmt.Fprintf(&b, "\nMachine:\n\n```\n%s```\n", rep.machine)
-	return b.String()
-}
-
-func ratio(r row, base string) string {
-	if !r.ratio {
-		return ""
-	}
-	f, okf := r.cells["final"]
-	o, oko := r.cells[base]
-	if !okf || !oko || math.IsNaN(f.num) || math.IsNaN(o.num) || o.num == 0 {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f×", f.num/o.num)
+	return res
 }
 
 // mark is ✅ or ❌; a quick run's sizes are not the targets', so it says so.
@@ -299,8 +281,8 @@ func stallCell(r *load.Result) cell {
 	return cell{strings.Join(parts, "; "), math.NaN()}
 }
 
-// chart draws the headline figures as text bars, one group per measure.
-func (rep *report) chart() string {
+// chart is the headline figures, one group of bars per measure.
+func (rep *report) chart() []benchfmt.Group {
 	type group struct {
 		title string
 		get   func(o *outcome) (float64, bool)
@@ -330,30 +312,19 @@ func (rep *report) chart() string {
 			return o.leave.CPU.Seconds(), true
 		}, func(v float64) string { return fmt.Sprintf("%.2f s", v) }},
 	}
-	var b strings.Builder
-	b.WriteString("```text\n")
-	for gi, g := range groups {
-		if gi > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString(g.title + "\n")
-		top := 0.0
+	var out []benchfmt.Group
+	for _, g := range groups {
+		bg := benchfmt.Group{Title: g.title}
 		for _, k := range rep.kinds {
+			bar := benchfmt.Bar{Server: k.name}
 			if v, ok := g.get(rep.out[k.name]); ok {
-				top = math.Max(top, v)
+				bar.Value, bar.Text = &v, g.unit(v)
 			}
+			bg.Bars = append(bg.Bars, bar)
 		}
-		for _, k := range rep.kinds {
-			v, ok := g.get(rep.out[k.name])
-			if !ok {
-				fmt.Fprintf(&b, "  %-5s  (no figure)\n", k.name)
-				continue
-			}
-			fmt.Fprintf(&b, "  %-5s  %-40s %s\n", k.name, bar(v, top, 40), g.unit(v))
-		}
+		out = append(out, bg)
 	}
-	b.WriteString("```\n")
-	return b.String()
+	return out
 }
 
 func rateOf(r *load.Result) float64 {
@@ -363,21 +334,8 @@ func rateOf(r *load.Result) float64 {
 	return r.Rate
 }
 
-// bar is v as a bar of at most width cells, scaled to top, in eighths.
-func bar(v, top float64, width int) string {
-	if top <= 0 || v <= 0 {
-		return ""
-	}
-	eighths := int(math.Round(v / top * float64(width*8)))
-	if eighths == 0 {
-		eighths = 1 // a non-zero figure stays visible
-	}
-	partial := []string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
-	return strings.Repeat("█", eighths/8) + partial[eighths%8]
-}
-
 // notes explains what the table cannot: failures, crashes, checks.
-func (rep *report) notes() string {
+func (rep *report) notes() []string {
 	var notes []string
 	if o := rep.out["ch08"]; o != nil && o.withStalled != nil && !o.withStalled.Stalled {
 		notes = append(notes, "**Check failed:** chapter 08 did not stall with a stalled consumer, so scenario 2 measured nothing: the stalled client's buffers held all the traffic. Raise the lines per sender.")
@@ -420,10 +378,7 @@ func (rep *report) notes() string {
 			notes = append(notes, fmt.Sprintf("%s: in scenario 4 not every user's line arrived before they quit.", n))
 		}
 	}
-	if len(notes) == 0 {
-		return ""
-	}
-	return "\n" + "- " + strings.Join(notes, "\n- ") + "\n"
+	return notes
 }
 
 func sortedKeys(m map[string]string) []string {

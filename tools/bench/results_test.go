@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"im-workbook/tools/internal/benchfmt"
+	"im-workbook/tools/internal/load"
+)
+
+// A run's figures survive the results file: what weave formats from the
+// file is what bench printed.
+func TestResultsFile(t *testing.T) {
+	fan := func(rate float64, complete bool) *load.Result {
+		r := &load.Result{Expected: 100, Delivered: 100, Rate: rate, P50: 2 * time.Millisecond, P99: 9 * time.Millisecond, Latencies: 10, ConnectTime: 150 * time.Millisecond, Joined: true, CPU: time.Second, RSS: 10 << 20}
+		if !complete {
+			r.Delivered, r.Unattributed = 40, 50
+		}
+		return r
+	}
+	rep := &report{
+		params:  full,
+		kinds:   []kind{{name: "ch08"}, {name: "final"}},
+		when:    time.Date(2026, 11, 24, 21, 56, 0, 0, time.UTC),
+		took:    138 * time.Second,
+		version: "commit abc1234",
+		machine: "$ nproc\n2\n",
+		out: map[string]*outcome{
+			"ch08": {fan: fan(100000, true), fanBurst: fan(50000, false), plain: fan(90000, true), withStalled: &load.Result{Expected: 100, Delivered: 40, Rate: 80000, Stalled: true},
+				idle: &load.IdleResult{Users: 5000, JoinsSeen: 200, RSSAfter: 50 << 20}, leave: &load.LeaveResult{Users: 100, Spoke: true, CPU: 3 * time.Second}},
+			"final": {fan: fan(400000, true), fanBurst: fan(3000000, true), plain: fan(500000, true), withStalled: &load.Result{Expected: 100, Delivered: 100, Rate: 450000, StalledDropped: 1},
+				idle: &load.IdleResult{Users: 5000, JoinsSeen: 5000, Settled: true, RSSAfter: 80 << 20}, leave: &load.LeaveResult{Users: 100, Spoke: true}},
+		},
+	}
+	printed := rep.results().Markdown()
+	data, err := rep.results().JSON()
+	require.NoError(t, err)
+	fromFile, err := benchfmt.Parse(data)
+	require.NoError(t, err)
+	assert.Equal(t, printed, fromFile.Markdown())
+
+	assert.True(t, strings.HasPrefix(printed, "Run: `go run ./tools/bench` (full), 2026-11-24 21:56 UTC, 2m18s in all; servers built from commit abc1234.\n"), printed)
+	assert.Contains(t, printed, "| 1 fan-out, lockstep (200 readers, 8×200 lines) | deliveries/s | 100,000/s | 400,000/s | 4.00× | – | ≥ 3× ch08 and ≥ 3× ncat ✅ |\n")
+	assert.Contains(t, printed, "| 3 idle memory (5000 users that never speak) | server RSS per connected user | 10.24 KiB (still busy) | 16.38 KiB | – | – | ≤ 10 KiB per user at 5,000 users ❌ |\n")
+	assert.Contains(t, printed, "  final  ████████████████████████████████████████ 400,000/s\n")
+	assert.Contains(t, printed, "- ch08 was still busy when its idle RSS was taken (it had announced 200 of 5000 arrivals to the first user).\n")
+	assert.Contains(t, printed, "\nScenario sizes: fan-out 200 readers, 8 senders × 200 lines of 64 B;")
+}
