@@ -5,6 +5,10 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/secure/precis"
 )
 
 // Fix 6: the chapters recognised commands by their first bytes
@@ -30,10 +34,11 @@ const (
 	usageRename  = "用法：rename 新用户名\n"
 	usageToName  = "请输入对方用户名。用法：to 用户名 消息\n"
 	usageToText  = "无消息内容，请重发。用法：to 用户名 消息\n"
-	replyBadName = "用户名不合法：最多 %d 个字符，不能含空白、控制字符或 : [ ] |\n"
+	replyBadName = "用户名不合法：最多 %d 个字符，只能用字母、数字和 : [ ] | 以外的 ASCII 符号，不能含空白或看不见的字符\n"
 	replyTooLong = "消息太长（最多 %d 字节），没有发出\n"
 	replySlow    = "你接收消息太慢，积压过多，连接已断开\n"
 	replyFull    = "服务器已满（最多 %d 个用户），请稍后再试\n"
+	replyBusy    = "你的地址连接太频繁，请稍后再试\n"
 	replyClosing = "服务器正在关闭，再见\n"
 )
 
@@ -90,7 +95,8 @@ func renameCommand(name string) command {
 	if name == "" {
 		return command{kind: cmdUsage, text: usageRename}
 	}
-	if !validName(name) {
+	name, ok := validName(name)
+	if !ok {
 		return command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}
 	}
 	return command{kind: cmdRename, name: name}
@@ -105,6 +111,9 @@ func toCommand(name, text string) command {
 	}
 	// Fix 7: the message is the rest of the line exactly as typed, not its
 	// words joined again with a trailing space.
+	if n, ok := validName(name); ok {
+		name = n // the same name as rename would have made of it
+	}
 	return command{kind: cmdTo, name: name, text: text}
 }
 
@@ -117,20 +126,29 @@ func cutSpace(s string) (word, rest string) {
 	return s[:i], strings.TrimLeftFunc(s[i:], unicode.IsSpace)
 }
 
-// validName reports whether name may be chosen with rename (fix 5): 1 to
-// maxNameLen characters, no white space or control characters, and none of
-// ":[]|": no name can pass for the "[addr]name: " prefix or for a default
-// name (an address, which always contains ':'), and "to|NAME|…" is never
-// ambiguous.
-func validName(name string) bool {
-	if name == "" || utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) {
-		return false
+// validName returns the name that name, typed with rename, stands for, and
+// whether it may be chosen (fix 5, issue 10). The PRECIS profile for user
+// names (RFC 8265, UsernameCasePreserved) decides what a name may contain:
+// letters and digits of any script and printable ASCII, nothing invisible
+// (zero-width, bidirectional, format, default-ignorable characters), no
+// spaces or symbols; it maps full-width forms to ASCII (so "：" becomes
+// ":") and normalises to NFC (so NFC and NFD spellings are one name).
+// Then final's own rules: 1 to maxNameLen characters, no ZWJ or ZWNJ, and
+// none of ":[]|", not even as a look-alike (in its skeleton): no name can
+// pass for the "[addr]name: " prefix or for a default name (an address,
+// which always contains ':'), and "to|NAME|…" is never ambiguous.
+func validName(name string) (string, bool) {
+	name, err := precis.UsernameCasePreserved.String(name)
+	if err != nil || name == "" || utf8.RuneCountInString(name) > maxNameLen ||
+		strings.ContainsAny(name, ":[]|\u200c\u200d") || strings.ContainsAny(confusables.Skeleton(name), ":[]|") {
+		return "", false
 	}
-	for _, r := range name {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || isLayoutControl(r) || strings.ContainsRune(":[]|", r) ||
-			r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
+	return name, true
+}
+
+// nameKey is what two names that look alike have in common: the UTS #39
+// skeleton (confusable characters mapped to one prototype), case-folded.
+// Two online users never share a key.
+func nameKey(name string) string {
+	return cases.Fold().String(confusables.Skeleton(name))
 }

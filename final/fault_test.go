@@ -65,8 +65,11 @@ func TestFaultHalfOpen(t *testing.T) {
 }
 
 func TestFaultFlooder(t *testing.T) {
-	const rate, burst = 100, 20
-	_, addr := startServer(t, func(c *Config) { c.Rate, c.Burst = rate, burst })
+	// 100 lines a second after a burst of 20 (limits count bytes as
+	// delivered; size is the longest a flood line can be here).
+	const size = len("[127.0.0.1:65535]127.0.0.1:65535: ") + 100
+	const rate, burst = 100 * size, 20 * size
+	_, addr := startServer(t, func(c *Config) { c.MaxLine, c.Rate, c.Burst = 256, float64(rate), burst })
 	alice, bob := dial(t, addr), dial(t, addr)
 	alice.expect(bob.prefix() + "已上线\n")
 	flooder := dial(t, addr)
@@ -113,7 +116,7 @@ func TestFaultFlooder(t *testing.T) {
 	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	assert.LessOrEqual(t, spams, burst+int(elapsed.Seconds()*rate)+1, "in %v", elapsed)
-	assert.Greater(t, spams, burst, "the flood did go on")
-	t.Logf("%d flood lines got through in %v (limit: %d at once, then %d/s)", spams, elapsed, burst, rate)
+	assert.LessOrEqual(t, spams*len(spam), burst+int(elapsed.Seconds()*float64(rate))+len(spam), "in %v", elapsed)
+	assert.Greater(t, spams*len(spam), burst, "the flood did go on")
+	t.Logf("%d flood lines of %d bytes got through in %v (limit: %d bytes at once, then %d/s)", spams, len(spam), elapsed, burst, rate)
 }

@@ -407,7 +407,7 @@ func TestFix08SlowConsumer(t *testing.T) {
 	})
 
 	t.Run("a stalled reader is dropped, the others keep receiving", func(t *testing.T) {
-		s, addr := startServer(t, func(c *Config) { c.QueueBytes, c.Rate = 256<<10, 0 })
+		s, addr := startServer(t, func(c *Config) { c.QueueBytes, c.Rate, c.RoomRate = 256<<10, 0, 0 })
 		watcher, sender := dial(t, addr), dial(t, addr)
 		watcher.expect(sender.prefix() + "已上线\n")
 		stalled := dialRaw(t, addr)
@@ -424,7 +424,7 @@ func TestFix08SlowConsumer(t *testing.T) {
 	})
 
 	t.Run("a write that stalls past the write timeout ends the session", func(t *testing.T) {
-		s, addr := startServer(t, func(c *Config) { c.WriteTimeout, c.QueueBytes, c.Rate = 200*time.Millisecond, 64<<20, 0 })
+		s, addr := startServer(t, func(c *Config) { c.WriteTimeout, c.QueueBytes, c.Rate, c.RoomRate = 200*time.Millisecond, 64<<20, 0, 0 })
 		watcher := dial(t, addr)
 		stalled := dialRaw(t, addr)
 		require.NoError(t, stalled.conn.SetReadBuffer(4096))
@@ -502,7 +502,7 @@ func TestFix09Lifecycle(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Idle = 500 * time.Millisecond
 	cfg.QueueBytes = 8 << 10
-	cfg.Rate = 0 // the watcher floods the slow reader
+	cfg.Rate, cfg.RoomRate = 0, 0 // the watcher floods the slow reader
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln := &closeCounter{Listener: raw}
@@ -707,7 +707,7 @@ func TestFix11AcceptBackoff(t *testing.T) {
 	t.Run("bad flags exit 2", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		assert.Equal(t, 2, run(context.Background(), []string{"-burst", "0"}, &stdout, &stderr))
-		assert.Contains(t, stderr.String(), "-burst must be at least 1")
+		assert.Contains(t, stderr.String(), "-burst must hold one longest line")
 	})
 }
 
@@ -728,7 +728,7 @@ func TestFix12Shutdown(t *testing.T) {
 	})
 
 	t.Run("a stalled reader cannot hold shutdown up past its timeout", func(t *testing.T) {
-		s, addr := startServer(t, func(c *Config) { c.Rate = 0 })
+		s, addr := startServer(t, func(c *Config) { c.Rate, c.RoomRate, c.QueueBytes = 0, 0, 64<<20 })
 		talker := dial(t, addr)
 		stalled := dialRaw(t, addr)
 		require.NoError(t, stalled.conn.SetReadBuffer(1024))
@@ -817,21 +817,30 @@ func TestFix13Limits(t *testing.T) {
 	})
 
 	t.Run("rate limit: a flood is slowed down, nothing is lost", func(t *testing.T) {
-		const rate, burst, lines = 50, 5, 30
-		_, addr := startServer(t, func(c *Config) { c.Rate, c.Burst = rate, burst })
+		// Limits count bytes as delivered: here each line delivers size
+		// bytes, the burst holds one longest line (worstLine) and the rate
+		// is 50 such lines a second.
+		const maxLine, lines = 16, 30
+		var rate float64
+		_, addr := startServer(t, func(c *Config) {
+			c.MaxLine, c.Burst = maxLine, worstLine(maxLine)
+			rate = 50 * float64(len("[127.0.0.1:65535]127.0.0.1:65535: line 00\n"))
+			c.Rate = rate
+		})
 		flooder, other := dial(t, addr), dial(t, addr)
 		flooder.expect(other.prefix() + "已上线\n")
 		var all strings.Builder
 		for i := range lines {
-			fmt.Fprintf(&all, "line %d\n", i)
+			fmt.Fprintf(&all, "line %02d\n", i)
 		}
+		size := len(flooder.prefix() + "line 00\n")
 		start := time.Now()
 		flooder.send(all.String())
 		for i := range lines {
-			other.expect(fmt.Sprintf("%sline %d\n", flooder.prefix(), i))
+			other.expect(fmt.Sprintf("%sline %02d\n", flooder.prefix(), i))
 		}
-		// The first burst lines pass at once, the rest at the rate.
-		minimum := time.Duration(lines-burst) * time.Second / rate
+		// The first burst bytes pass at once, the rest at the rate.
+		minimum := time.Duration(float64(lines*size-worstLine(maxLine)) / rate * float64(time.Second))
 		assert.GreaterOrEqual(t, time.Since(start), minimum-10*time.Millisecond)
 	})
 }

@@ -39,9 +39,16 @@ func FuzzLineReader(f *testing.F) {
 			if !utf8.ValidString(shown) {
 				t.Fatalf("sanitize(%q) = %q: not UTF-8", l, shown)
 			}
+			blanks := 0
 			for _, r := range shown {
-				if unicode.IsControl(r) || isLayoutControl(r) {
+				if unicode.IsControl(r) || isInvisible(r) {
 					t.Fatalf("sanitize(%q) = %q keeps %U", l, shown, r)
+				}
+				if blanks++; !isBlank(r) {
+					blanks = 0
+				}
+				if blanks > maxBlankRun {
+					t.Fatalf("sanitize(%q) = %q keeps a run of %d blanks", l, shown, blanks)
 				}
 			}
 		}
@@ -63,7 +70,7 @@ func FuzzParseCommand(f *testing.F) {
 				t.Fatalf("%q taken for who", msg)
 			}
 		case cmdRename:
-			if !validName(cmd.name) {
+			if n, ok := validName(cmd.name); !ok || n != cmd.name {
 				t.Fatalf("%q renames to an invalid name %q", msg, cmd.name)
 			}
 		case cmdTo:

@@ -65,6 +65,7 @@ type lineReader struct {
 	telnet      telnet       // the telnet side of the connection
 	crlf        bool         // the client has been switched to "\r\n" line ends (character mode)
 	toldDamaged bool         // the client has been told that a damaged line was dropped
+	dropped     int          // bytes of telnet commands read, not yet reported by cost
 }
 
 // newLineReader reads lines of at most max bytes from r, at most readSize
@@ -173,6 +174,7 @@ func (lr *lineReader) fill() error {
 // the echo, and reports whether any text came out.
 func (lr *lineReader) filterRaw() bool {
 	used, n := lr.telnet.filter(lr.raw)
+	lr.dropped += used - n
 	lr.data, lr.raw = lr.raw[:n], lr.raw[used:]
 	if !lr.crlf && !lr.telnet.lineMode() {
 		lr.crlf = true
@@ -225,6 +227,15 @@ func (lr *lineReader) send(msg []byte) {
 	}
 }
 
+// cost returns how many bytes the last line took in the stream, with its
+// line end, and the telnet commands read since the previous call: input
+// that delivers nothing still costs its sender.
+func (lr *lineReader) cost() int {
+	n := lr.size + lr.dropped
+	lr.dropped = 0
+	return n
+}
+
 // release gives the read buffer back to readBufs.
 func (lr *lineReader) release() {
 	if lr.buf != nil {
@@ -248,50 +259,91 @@ func trimEOL(b []byte) []byte {
 // invalid UTF-8 becomes U+FFFD, backspace and DEL erase the character before
 // them (a telnet in character mode sends them as typed), a tab becomes a
 // space, and every other control character (NUL, BEL, ESC of ANSI/OSC
-// sequences, a bare CR, C1 controls) is dropped, as are the Unicode
-// characters that reorder or break lines. What is left cannot move the
-// cursor, repaint a screen or start a fake line.
+// sequences, a bare CR, C1 controls) is dropped, as are line and paragraph
+// separators and every invisible format character (isInvisible): what is
+// left cannot move the cursor, repaint a screen, start a fake line or
+// reorder the text. A run of more than maxBlankRun blank-looking characters
+// is cut to maxBlankRun, so padding cannot push text onto a wrapped line
+// of its own that reads as another user's message (issue 10).
 func sanitize(line []byte) string {
 	if isPlainASCII(line) {
 		return string(line)
 	}
 	out := make([]byte, 0, len(line))
+	blanks := 0 // blank-looking characters just before
 	for len(line) > 0 {
 		r, size := utf8.DecodeRune(line)
 		line = line[size:]
+		if r == '\t' {
+			r = ' '
+		}
 		switch {
 		case r == '\b' || r == 0x7f:
 			if len(out) > 0 {
 				_, n := utf8.DecodeLastRune(out)
 				out = out[:len(out)-n]
 			}
-		case r == '\t':
-			out = append(out, ' ')
-		case unicode.IsControl(r) || isLayoutControl(r):
+			blanks = 0
+		case unicode.IsControl(r) || isInvisible(r):
 			// dropped
+		case isBlank(r):
+			if blanks++; blanks <= maxBlankRun {
+				out = utf8.AppendRune(out, r)
+			}
 		default:
 			out = utf8.AppendRune(out, r) // an invalid byte decodes to U+FFFD
+			blanks = 0
 		}
 	}
 	return string(out)
 }
 
-// isPlainASCII reports whether b holds only printable ASCII, the common
-// case that needs no work.
+// maxBlankRun is the longest run of blank-looking characters a line keeps.
+const maxBlankRun = 4
+
+// isPlainASCII reports whether b holds only printable ASCII without a run
+// of more than maxBlankRun spaces, the common case that needs no work.
 func isPlainASCII(b []byte) bool {
+	spaces := 0
 	for _, c := range b {
 		if c < ' ' || c > '~' {
+			return false
+		}
+		if c != ' ' {
+			spaces = 0
+		} else if spaces++; spaces > maxBlankRun {
 			return false
 		}
 	}
 	return true
 }
 
-// isLayoutControl reports the format characters that change how a line is
-// laid out: line and paragraph separators, and bidirectional embeddings,
-// overrides and isolates (which can make text read as something else).
-func isLayoutControl(r rune) bool {
+// Join controls that real text needs: ZWJ joins emoji sequences (👨‍👩‍👧),
+// ZWNJ keeps Persian and Indic letters apart. Messages keep them (and the
+// variation selectors, which are not format characters); names do not.
+const (
+	zwnj = '\u200c'
+	zwj  = '\u200d'
+)
+
+// isInvisible reports the characters sanitize drops besides controls:
+// line and paragraph separators, and the default-ignorable and format
+// characters (Go has no Default_Ignorable_Code_Point table; it is built
+// from Cf and Other_Default_Ignorable_Code_Point, with the variation
+// selectors kept): bidirectional marks, embeddings, overrides and isolates
+// (LRM, RLM, ALM…), zero-width spaces, soft hyphens, BOM, tag characters,
+// Hangul fillers. They draw nothing, or make text read as something else.
+func isInvisible(r rune) bool {
+	if r < 0xa0 || r == zwj || r == zwnj {
+		return false
+	}
 	return r == '\u2028' || r == '\u2029' ||
-		r >= '\u202a' && r <= '\u202e' ||
-		r >= '\u2066' && r <= '\u2069'
+		unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// isBlank reports the characters that draw as empty space: the space
+// separators (U+0020, U+00A0, U+3000, …) and the braille blank U+2800.
+// (The Hangul fillers U+3164 and U+FFA0 are default-ignorable: dropped.)
+func isBlank(r rune) bool {
+	return r == ' ' || r == '\u2800' || unicode.Is(unicode.Zs, r)
 }

@@ -27,6 +27,9 @@ func main() {
 // run is the whole program: it serves until ctx ends (SIGINT or SIGTERM),
 // then shuts down, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// A log line to a console whose reader has gone must not kill the
+	// server with SIGPIPE: ignored, the write just fails (issue 10).
+	signal.Ignore(syscall.SIGPIPE)
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("final", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -35,13 +38,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "kick a user silent for this long (0: never; the tutorial uses 10s)")
 	fs.IntVar(&cfg.MaxLine, "max-line", cfg.MaxLine, "longest line in bytes; a longer one is refused")
 	fs.IntVar(&cfg.MaxUsers, "max-users", cfg.MaxUsers, "most users online at once")
-	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "lines per second a user may send, sustained (0: no limit)")
-	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "lines a user may send at once before -rate applies")
-	fs.IntVar(&cfg.QueueBytes, "queue-bytes", cfg.QueueBytes, "bytes queued for one user before it is disconnected as too slow")
+	// Rates and bursts count bytes as a reader receives them (after
+	// sanitizing, with the "[addr]name: " prefix and the newline); see
+	// budget.go and README.md for why these flags hold together.
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "bytes per second one user may cost, sustained, counted as delivered to a reader; blank lines and telnet commands cost their own bytes; one address's joins and leaves share one such budget (0: no limit)")
+	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "bytes one user may cost at once before -rate applies; must hold one longest line as delivered (3 × -max-line + 512)")
+	fs.Float64Var(&cfg.RoomRate, "room-rate", cfg.RoomRate, "bytes per second everyone together may put in any one user's queue; a user who reads this fast is never dropped (0: no limit, and no such promise)")
+	fs.IntVar(&cfg.RoomBurst, "room-burst", cfg.RoomBurst, "bytes everyone together may put in one user's queue at once before -room-rate applies; at most -queue-bytes")
+	fs.IntVar(&cfg.QueueBytes, "queue-bytes", cfg.QueueBytes, "bytes queued for one user before it is disconnected as too slow; must hold -room-burst")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "disconnect a user when one write to it takes longer")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long to flush queued messages before closing anyway")
 	verbose := fs.Bool("v", false, "log every connection and disconnection")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *shutdownTimeout <= 0 {
+		fmt.Fprintln(stderr, "-shutdown-timeout must be positive")
 		return 2
 	}
 	if err := cfg.validate(); err != nil {

@@ -7,40 +7,53 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Config holds the server's limits. DefaultConfig documents the defaults
-// (they are also the command-line defaults, see main.go).
+// (they are also the command-line defaults, see main.go). Rates and bursts
+// count bytes as a reader receives them: after sanitizing, with the
+// "[addr]name: " prefix and the newline (see budget.go).
 type Config struct {
 	Idle         time.Duration // a user silent this long is kicked; 0: never
 	MaxLine      int           // longest line, in bytes, without its newline
-	MaxUsers     int           // users online at once; the next one is turned away
-	Rate         float64       // lines per second a user may send, sustained; 0: no limit
-	Burst        int           // lines a user may send at once before Rate applies
+	MaxUsers     int           // users online (or joining) at once; the next one is turned away
+	Rate         float64       // bytes per second one user (or one address's joins and leaves) may cost, sustained; 0: no limit
+	Burst        int           // bytes one user may cost at once before Rate applies
+	RoomRate     float64       // bytes per second the whole room may put in any one user's queue; 0: no limit
+	RoomBurst    int           // bytes the room may put in one queue at once before RoomRate applies
 	QueueBytes   int           // bytes waiting for one user before it counts as too slow
 	WriteTimeout time.Duration // longest one write to a user may take
 	Logger       *slog.Logger  // nil: discard
 }
 
-// DefaultConfig returns the defaults.
+// DefaultConfig returns the defaults. With them a user who reads at least
+// RoomRate (1 MiB/s) is never dropped, whatever the others send within
+// their limits: at most RoomBurst + RoomRate·t bytes reach its queue in any
+// t seconds, and RoomBurst (512 KiB) fits twice in QueueBytes (1 MiB).
 func DefaultConfig() Config {
 	return Config{
 		Idle:         5 * time.Minute,
 		MaxLine:      4096,
 		MaxUsers:     10000,
-		Rate:         100,
-		Burst:        1000,
-		QueueBytes:   8 << 20,
+		Rate:         128 << 10,
+		Burst:        512 << 10,
+		RoomRate:     1 << 20,
+		RoomBurst:    512 << 10,
+		QueueBytes:   1 << 20,
 		WriteTimeout: 10 * time.Second,
 	}
 }
 
 func (c Config) validate() error {
+	worst := worstLine(c.MaxLine)
 	switch {
 	case c.Idle < 0:
 		return errors.New("-idle must not be negative")
@@ -48,12 +61,18 @@ func (c Config) validate() error {
 		return errors.New("-max-line must be at least 1")
 	case c.MaxUsers < 1:
 		return errors.New("-max-users must be at least 1")
-	case c.Rate < 0:
-		return errors.New("-rate must not be negative")
-	case c.Burst < 1:
-		return errors.New("-burst must be at least 1")
-	case c.QueueBytes < c.MaxLine+256:
-		return errors.New("-queue-bytes must hold at least one longest line (-max-line + 256)")
+	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
+		return errors.New("-rate must be a number of bytes per second, 0 or more")
+	case !(c.RoomRate >= 0) || math.IsInf(c.RoomRate, 0):
+		return errors.New("-room-rate must be a number of bytes per second, 0 or more")
+	case c.Rate > 0 && c.Burst < worst:
+		return fmt.Errorf("-burst must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+	case c.RoomRate > 0 && c.RoomBurst < worst:
+		return fmt.Errorf("-room-burst must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+	case c.QueueBytes < worst:
+		return fmt.Errorf("-queue-bytes must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+	case c.RoomRate > 0 && c.RoomBurst > c.QueueBytes:
+		return errors.New("-room-burst must not exceed -queue-bytes: the room's burst must fit in every user's queue")
 	case c.WriteTimeout <= 0:
 		return errors.New("-write-timeout must be positive")
 	}
@@ -70,10 +89,16 @@ type Server struct {
 	// is held, so all users receive messages in the same order; putting it
 	// in a queue never waits for a socket (fix 4, fix 8).
 	mu        sync.Mutex
-	OnlineMap map[string]*User   // online users by name
-	conns     map[*User]struct{} // every connection being served, online or not
-	closing   bool               // Shutdown has begun
+	OnlineMap map[string]*User       // online users by name
+	byKey     map[string]*User       // online users by nameKey: no two look alike
+	conns     map[*User]struct{}     // every connection being served, online or not
+	joining   int                    // connections waiting to join: they count against MaxUsers
+	addrs     map[string]*addrBudget // by client address (host)
+	sweepAt   int                    // sweep addrs when it grows this large
+	closing   bool                   // Shutdown has begun
 	listener  net.Listener
+
+	room *rate.Limiter // the room's byte budget (see budget.go)
 
 	handlers sync.WaitGroup // one per connection
 	done     chan struct{}  // closed when Shutdown begins
@@ -89,8 +114,12 @@ func NewServer(cfg Config) *Server {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		OnlineMap: make(map[string]*User),
+		byKey:     make(map[string]*User),
 		conns:     make(map[*User]struct{}),
+		addrs:     make(map[string]*addrBudget),
+		sweepAt:   64,
 		done:      make(chan struct{}),
+		room:      newLimiter(cfg.RoomRate, cfg.RoomBurst),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -170,6 +199,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		return
 	}
 	s.conns[u] = struct{}{}
+	u.addr = s.addrBudgetLocked(conn)
 	s.handlers.Add(1)
 	go s.Handler(u)
 }
@@ -180,75 +210,137 @@ func (s *Server) serveConn(conn net.Conn) {
 func (s *Server) Handler(u *User) {
 	defer s.handlers.Done()
 	s.log.Debug("connected", "addr", u.Addr)
-	if reply := s.Online(u); reply != "" {
+	if reply := s.admit(u); reply != "" {
+		s.log.Debug("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
+		u.Close(reply)
+	} else if reply := s.Online(u); reply != "" {
 		s.log.Debug("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
 		u.Close(reply)
 	} else {
 		reason := u.readLoop()
-		s.Offline(u)
+		left := s.Offline(u)
 		s.log.Debug("disconnected", "addr", u.Addr, "why", reason)
 		if reason == leftSlow || reason == leftWrite {
 			s.log.Info("disconnected a user that does not keep up", "addr", u.Addr, "why", reason)
 		}
+		s.announceLeave(u, left)
 		u.Close(reason.notice())
 	}
 	s.mu.Lock()
 	delete(s.conns, u)
+	s.releaseAddrLocked(u)
 	s.mu.Unlock()
 }
 
-// Online adds u to the map and announces it to everyone. If the server is
-// full or shutting down it returns the reply to turn u away with (fix 13).
+// admit holds a place for u among MaxUsers (fix 13), then waits until u's
+// address and the room can pay for its 已上线 line. It returns the reply to
+// turn u away with, if any; otherwise u must go Online.
+func (s *Server) admit(u *User) (reply string) {
+	s.mu.Lock()
+	switch {
+	case s.closing:
+		reply = replyClosing
+	case len(s.OnlineMap)+s.joining >= s.cfg.MaxUsers:
+		reply = fmt.Sprintf(replyFull, s.cfg.MaxUsers)
+	default:
+		s.joining++
+	}
+	s.mu.Unlock()
+	if reply != "" {
+		return reply
+	}
+	if reply = s.payJoin(u); reply != "" {
+		s.mu.Lock()
+		s.joining--
+		s.mu.Unlock()
+	}
+	return reply
+}
+
+// Online adds u, admitted, to the map and announces it to everyone. If the
+// server is shutting down it returns the reply to turn u away with.
 func (s *Server) Online(u *User) (reply string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.joining--
 	if s.closing {
 		return replyClosing
-	}
-	if len(s.OnlineMap) >= s.cfg.MaxUsers {
-		return fmt.Sprintf(replyFull, s.cfg.MaxUsers)
 	}
 	// A default name is the address, which no rename can take (names have
 	// no ':'). Only a client reconnecting from the same port before its old
 	// connection has been noticed as gone can find it taken.
 	name := u.Addr
-	for i := 2; s.OnlineMap[name] != nil; i++ {
+	for i := 2; s.OnlineMap[name] != nil || s.byKey[nameKey(name)] != nil; i++ {
 		name = fmt.Sprintf("%s#%d", u.Addr, i)
 	}
-	u.Name = name
+	u.Name, u.key = name, nameKey(name)
 	s.OnlineMap[name] = u
-	s.broadcastLocked(u, "已上线")
+	s.byKey[u.key] = u
+	s.broadcastLocked(presenceLine(u, "已上线"))
 	return ""
 }
 
-// Offline removes u and tells everyone, once per user: only u's own
-// reader goroutine calls it, once, whatever ended the session (fix 9).
-// During a shutdown nobody is told: everyone is leaving and hears why.
-func (s *Server) Offline(u *User) {
+// Offline removes u, once per user: only u's own reader goroutine calls
+// it, once, whatever ended the session (fix 9). It returns the 下线 line
+// to announce, or nil during a shutdown (everyone is leaving and hears
+// why). u's name stays taken (in byKey) until announceLeave: nobody, not
+// even a client reconnecting from the same address and port, joins or
+// renames as u before everyone has been told that u left.
+func (s *Server) Offline(u *User) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.OnlineMap, u.Name)
-	if !s.closing {
-		s.broadcastLocked(u, "下线")
+	if s.closing {
+		return nil
+	}
+	return presenceLine(u, "下线")
+}
+
+// announceLeave tells everyone u left, once its address and the room can
+// pay for the line, and frees u's name.
+func (s *Server) announceLeave(u *User, line []byte) {
+	paid := line != nil && s.payPresence(u, len(line))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if paid && !s.closing {
+		s.broadcastLocked(line)
+	}
+	if s.byKey[u.key] == u {
+		delete(s.byKey, u.key)
 	}
 }
 
 // BroadCast sends "[addr]name: msg" to every online user.
 func (s *Server) BroadCast(from *User, msg string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.broadcastLocked(from, msg)
+	s.broadcast([]byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n"))
 }
 
-func (s *Server) broadcastLocked(from *User, msg string) {
-	line := []byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n")
+// broadcast puts line in every online user's queue.
+func (s *Server) broadcast(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broadcastLocked(line)
+}
+
+func (s *Server) broadcastLocked(line []byte) {
 	for _, u := range s.OnlineMap {
 		u.send(line) // never blocks: see User.send
 	}
 }
 
-// who sends u one "[addr]name: 在线..." line per online user, by name.
-func (s *Server) who(u *User) {
+// whoSize returns the length of whoReply's reply, without building it.
+func (s *Server) whoSize() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, o := range s.OnlineMap {
+		n += len("[]: "+replyOnline+"\n") + len(o.Addr) + len(o.Name)
+	}
+	return n
+}
+
+// whoReply returns one "[addr]name: 在线..." line per online user, by name.
+func (s *Server) whoReply() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	users := make([]*User, 0, len(s.OnlineMap))
@@ -260,27 +352,31 @@ func (s *Server) who(u *User) {
 	for _, o := range users {
 		b.WriteString("[" + o.Addr + "]" + o.Name + ": " + replyOnline + "\n")
 	}
-	u.SendMsg(b.String())
+	return b.String()
 }
 
-// rename gives u a new name if nobody has it (fix 5: the check and the
-// change happen under one lock, so two users can never end up with one
-// name, and the map and the name never disagree).
+// rename gives u a new name if nobody has it or one that looks like it
+// (fix 5: the check and the change happen under one lock, so two users can
+// never end up with one name, and the map and the name never disagree).
+// Renaming to a name that looks like one's own is allowed.
 func (s *Server) rename(u *User, name string) {
+	key := nameKey(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.OnlineMap[name] != nil {
+	if o := s.byKey[key]; o != nil && o != u {
 		u.SendMsg(replyNameUsed)
 		return
 	}
 	delete(s.OnlineMap, u.Name)
-	u.Name = name
+	delete(s.byKey, u.key)
+	u.Name, u.key = name, key
 	s.OnlineMap[name] = u
+	s.byKey[key] = u
 	u.SendMsg(fmt.Sprintf(replyRenamed, name))
 }
 
-// sendTo delivers a private message from u to the user called name.
-func (s *Server) sendTo(u *User, name, text string) {
+// sendTo delivers line, a private message from u, to the user called name.
+func (s *Server) sendTo(u *User, name, line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	to := s.OnlineMap[name]
@@ -288,7 +384,7 @@ func (s *Server) sendTo(u *User, name, text string) {
 		u.SendMsg(replyNoUser)
 		return
 	}
-	to.SendMsg(fmt.Sprintf(replyPrivate, u.Name, text))
+	to.SendMsg(line)
 }
 
 // Shutdown stops accepting, tells every user, lets each writer flush what

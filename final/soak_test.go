@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +37,11 @@ type soakConn struct {
 	lines []string
 }
 
+// errBusy: the server turned the connection away because too many from
+// its address were waiting to join (while the flooders fill the room's
+// budget, joins wait for it too). The client tries again later.
+var errBusy = errors.New("turned away: too many joins waiting")
+
 func soakDial(addr string) (*soakConn, error) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -58,6 +66,9 @@ func soakDial(addr string) (*soakConn, error) {
 	case <-c.joined:
 		return c, nil
 	case <-c.ended:
+		if slices.Contains(c.snapshot(), strings.TrimSuffix(replyBusy, "\n")) {
+			return nil, errBusy
+		}
 		return nil, fmt.Errorf("%s: ended before joining", c.addr)
 	case <-time.After(patience):
 		conn.Close()
@@ -98,8 +109,10 @@ func (c *soakConn) waitLine(from int, ok func(string) bool) (int, bool) {
 // TestSoak: hundreds of connections connect, chat, rename, ask who, send
 // private messages, go silent (some long enough to be kicked) and leave
 // (FIN or RST) at random, while a few "stayers" stay connected and read
-// everything. Afterwards: every message whose sender saw it come back
-// reached every stayer; all stayers saw the same messages in the same
+// everything. Meanwhile a few flooders send longest lines of invalid bytes
+// (each byte becomes 3) as fast as their limits let them (issue 10).
+// Afterwards: no stayer was dropped; every message whose sender saw it come
+// back reached every stayer; all stayers saw the same messages in the same
 // order; who lists exactly the connected users; no goroutine is left.
 // go test -race -run TestSoak -soak=1m runs it longer.
 func TestSoak(t *testing.T) {
@@ -147,6 +160,31 @@ func TestSoak(t *testing.T) {
 			}
 		}()
 	}
+	// Flooders: within their limits (the defaults), they cannot get a
+	// reader that keeps up dropped.
+	const flooderCount = 3
+	var flooders []*soakConn
+	for range flooderCount {
+		c, err := soakDial(addr)
+		require.NoError(t, err)
+		flooders = append(flooders, c)
+		wg.Go(func() {
+			line := append(bytes.Repeat([]byte{0x80}, DefaultConfig().MaxLine), '\n')
+			batch := bytes.Repeat(line, 16)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = c.conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+				if _, err := c.conn.Write(batch); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
 	var connsMu sync.Mutex
 	var churned []*soakConn
 	for i := range *soakClients {
@@ -160,6 +198,13 @@ func TestSoak(t *testing.T) {
 				default:
 				}
 				c, err := soakDial(addr)
+				if errors.Is(err, errBusy) {
+					select {
+					case <-stop:
+					case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
+					}
+					continue
+				}
 				if err != nil {
 					errs <- err
 					return
@@ -177,6 +222,9 @@ func TestSoak(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
+	}
+	for _, c := range flooders {
+		require.NoError(t, c.conn.Close())
 	}
 
 	// From here on the stayers only say "keepalive" now and then, so that
@@ -208,7 +256,7 @@ func TestSoak(t *testing.T) {
 	// each stayer says a last marker: a stayer's lines are handled in order,
 	// and everyone receives broadcasts in the order they were queued, so
 	// once all markers are in, everything before them is in too.
-	waitFor(t, "the churned connections to end", func() bool { return s.connCount() == stayerCount })
+	waitFor(t, "the churned connections and the flooders to end", func() bool { return s.connCount() == stayerCount })
 	for i, c := range stayers {
 		_, err := fmt.Fprintf(c.conn, "end-%d\n", i)
 		require.NoError(t, err)
@@ -229,6 +277,21 @@ func TestSoak(t *testing.T) {
 			}
 		}
 		streams = append(streams, stream)
+	}
+
+	// No stayer was told it is too slow, and the flood did reach them.
+	for i, c := range stayers {
+		flood := 0
+		for _, l := range c.snapshot() {
+			require.NotEqual(t, strings.TrimSuffix(replySlow, "\n"), l, "stayer %d was dropped", i)
+			if strings.HasSuffix(l, "\uFFFD") {
+				flood++
+			}
+		}
+		assert.Positive(t, flood, "stayer %d got no flood lines", i)
+		if i == 0 {
+			t.Logf("each stayer received %d flood lines of %d bytes", flood, 3*DefaultConfig().MaxLine)
+		}
 	}
 
 	// No message lost, each join and leave announced exactly once, the

@@ -63,13 +63,15 @@ var errStopped = errors.New("session stopped")
 // empty, so an idle user costs one goroutine, not two. Only these two
 // goroutines touch the socket, so nobody else can be held up by it.
 type User struct {
-	Name string // guarded by server.mu, like the map it is the key of
+	Name string // guarded by server.mu, like the map it is the key of; only u's reader changes it
 	Addr string // the client's address; never changes
+	key  string // nameKey(Name), guarded by server.mu
 
 	conn    net.Conn
 	raw     syscall.RawConn // conn's descriptor, to wait for input without a buffer; nil if it has none
 	server  *Server
-	limiter *rate.Limiter // fix 13: a user's lines per second
+	limiter *rate.Limiter // fix 13: a user's bytes per second (see budget.go)
+	addr    *addrBudget   // shared by the connections from its address; guarded by server.mu
 	done    chan struct{} // closed when the session is told to stop
 
 	mu      sync.Mutex    // guards everything below, and the deadlines of conn
@@ -81,22 +83,19 @@ type User struct {
 	closed  bool // Close was called: nothing more is queued
 	failed  bool // a write failed or the queue overflowed: drop everything
 	aborted bool // Shutdown ran out of time: no more writes at all
+	midLine bool // the last write ended inside a line: a notice must start a new one
 	crlf    bool // a telnet in character mode: '\n' goes out as "\r\n" (telnet.go)
 }
 
 // NewUser prepares a user for conn; Server.Handler runs it.
 func NewUser(conn net.Conn, server *Server) *User {
 	addr := conn.RemoteAddr().String()
-	lim := rate.Inf
-	if server.cfg.Rate > 0 {
-		lim = rate.Limit(server.cfg.Rate)
-	}
 	u := &User{
 		Name:    addr,
 		Addr:    addr,
 		conn:    conn,
 		server:  server,
-		limiter: rate.NewLimiter(lim, server.cfg.Burst),
+		limiter: newLimiter(server.cfg.Rate, server.cfg.Burst),
 		done:    make(chan struct{}),
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
@@ -185,7 +184,13 @@ func (u *User) ListenMessage() {
 		if crlf {
 			batch = nvtNewlines(batch)
 		}
-		if _, err := u.conn.Write(batch); err != nil {
+		n, err := u.conn.Write(batch)
+		if n > 0 {
+			u.mu.Lock()
+			u.midLine = batch[n-1] != '\n'
+			u.mu.Unlock()
+		}
+		if err != nil {
 			u.writeFailed(err)
 		}
 	}
@@ -259,6 +264,9 @@ func (u *User) Close(notice string) {
 	}
 	u.mu.Lock()
 	if dropped && notice != "" && !u.aborted {
+		if u.midLine { // a write was cut short: the notice starts a line of its own
+			notice = "\n" + notice
+		}
 		_ = u.conn.SetWriteDeadline(time.Now().Add(noticeTimeout))
 		_, _ = u.conn.Write([]byte(notice))
 	}
@@ -297,39 +305,29 @@ func (u *User) Read(p []byte) (int, error) {
 // returns why it ended.
 func (u *User) readLoop() leaveReason {
 	lr := newLineReader(u, readBufSize, u.server.cfg.MaxLine)
-	var pause *time.Timer
 	for {
 		line, err := lr.ReadLine()
 		if err != nil && !errors.Is(err, errLineTooLong) {
 			return u.leaveReason(err)
 		}
-		var msg string
-		if err == nil {
-			if msg = strings.TrimSpace(sanitize(line)); msg == "" {
-				continue // blank lines are ignored
-			}
+		raw := lr.cost() // what the user sent for this line
+		var d delivery
+		if err != nil { // fix 2: a line too long never reaches anybody else
+			d = u.reply(fmt.Sprintf(replyTooLong, u.server.cfg.MaxLine))
+		} else if msg := strings.TrimSpace(sanitize(line)); msg != "" { // a blank line delivers nothing
+			d = u.plan(msg)
 		}
-		// Fix 13: over its rate, a user's lines wait here. The server stops
+		// Fix 13 and issue 10: the line costs its sender what it delivers
+		// (at least its own bytes), and the room what it puts in any one
+		// queue. Over budget, the user's lines wait here. The server stops
 		// reading from it meanwhile, so TCP slows the sender down; no line
 		// is lost and nobody else waits.
-		if d := u.limiter.Reserve().Delay(); d > 0 {
-			if pause == nil {
-				pause = time.NewTimer(d)
-			} else {
-				pause.Reset(d)
-			}
-			select {
-			case <-pause.C:
-			case <-u.done:
-				pause.Stop()
-				return u.leaveReason(errStopped)
-			}
+		if !spend(u.limiter, max(raw, d.size), u.done) || !spend(u.server.room, d.size, u.done) {
+			return u.leaveReason(errStopped)
 		}
-		if err != nil { // fix 2: a line too long never reaches anybody else
-			u.SendMsg(fmt.Sprintf(replyTooLong, u.server.cfg.MaxLine))
-			continue
+		if d.do != nil {
+			d.do()
 		}
-		u.DoMessage(msg)
 	}
 }
 
@@ -349,19 +347,49 @@ func (u *User) leaveReason(err error) leaveReason {
 	return u.reason
 }
 
-// DoMessage handles one line the user typed.
+// delivery is what handling one line puts in queues: size is the most it
+// puts in any one queue, which the room's budget pays for before do runs.
+type delivery struct {
+	size int
+	do   func()
+}
+
+func (u *User) reply(msg string) delivery {
+	return delivery{len(msg), func() { u.SendMsg(msg) }}
+}
+
+// DoMessage handles one line the user typed, at once.
 func (u *User) DoMessage(msg string) {
+	u.plan(msg).do()
+}
+
+// plan works out what msg, one line the user typed, will deliver. Only u's
+// reader changes u.Name, so reading it here needs no lock.
+func (u *User) plan(msg string) delivery {
+	s := u.server
 	cmd := parseCommand(msg)
 	switch cmd.kind {
 	case cmdWho:
-		u.server.who(u)
+		// The list is built only once paid for, so that many users asking
+		// at once hold no lists while they wait. If it grew meanwhile, the
+		// room pays the difference before it is queued.
+		size := s.whoSize()
+		return delivery{size, func() {
+			reply := s.whoReply()
+			if spend(s.room, len(reply)-size, u.done) {
+				u.SendMsg(reply)
+			}
+		}}
 	case cmdRename:
-		u.server.rename(u, cmd.name)
+		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
+		return delivery{size, func() { s.rename(u, cmd.name) }}
 	case cmdTo:
-		u.server.sendTo(u, cmd.name, cmd.text)
+		line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
+		return delivery{max(len(line), len(replyNoUser)), func() { s.sendTo(u, cmd.name, line) }}
 	case cmdUsage:
-		u.SendMsg(cmd.text)
+		return u.reply(cmd.text)
 	default:
-		u.server.BroadCast(u, cmd.text)
+		line := []byte("[" + u.Addr + "]" + u.Name + ": " + cmd.text + "\n")
+		return delivery{len(line), func() { s.broadcast(line) }}
 	}
 }

@@ -44,9 +44,9 @@ const (
 )
 
 // stalledFlags are final's flags in scenario 2 (with and without the
-// stalled client): its default queue (-queue-bytes 8 MiB) would hold all
-// 6.6 MB sent towards the stalled client, and the run would never need to
-// drop it; with 1 MiB the queue overflows mid-run, so the scenario also
+// stalled client): final's default queue was 8 MiB before issue 10 and
+// would have held all 6.6 MB sent towards the stalled client; with 1 MiB
+// (now the default too) the queue overflows mid-run, so the scenario also
 // measures what dropping a slow consumer costs everyone else.
 var stalledFlags = []string{"-queue-bytes", "1048576"}
 

@@ -76,9 +76,10 @@ func (b *builds) kinds() []kind {
 		},
 		{
 			name: "final", dialect: "final",
-			// final runs with its default limits (-rate 100 lines/s with
-			// -burst 1000: each sender's 200 or 800 lines fit in the burst;
-			// -max-users 10000; -idle 5m) and the scenario's extra flags.
+			// final runs with its default limits (byte budgets: -rate
+			// 128 KiB/s and -burst 512 KiB per user, -room-rate 1 MiB/s and
+			// -room-burst 512 KiB for the room; -max-users 10000; -idle 5m)
+			// and the scenario's extra flags.
 			command: func(port, _ int, extra []string) *exec.Cmd {
 				return exec.Command(b.final, append([]string{"-ip", "127.0.0.1", "-port", strconv.Itoa(port)}, extra...)...)
 			},

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"net"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Byte budgets (issue 10). Everything a user causes to be delivered is
+// counted in bytes as a reader receives them: after sanitizing, with the
+// "[addr]name: " prefix and the newline. Two token buckets pay for it:
+//
+//   - the sender's own (Config.Rate, Config.Burst): what one user's lines,
+//     or one address's joins and leaves, may cost. Input that delivers
+//     nothing (a blank line, telnet commands) costs its raw bytes.
+//   - the room's (Config.RoomRate, Config.RoomBurst), shared by everyone:
+//     every line put in anybody's queue (a broadcast once, since each
+//     queue gets one copy; a private message, a who reply, a presence
+//     line) is paid for here before it is queued.
+//
+// So in any t seconds at most RoomBurst + RoomRate·t bytes reach any one
+// queue, and a reader reading at RoomRate holds at most RoomBurst in its
+// queue: validate requires RoomBurst <= QueueBytes. When a budget is spent
+// the sender waits (the server stops reading from it; TCP slows it down),
+// as a single flooder always did; nothing is dropped or merged.
+
+// maxPrefix bounds what the server adds to a line's text: "[" address "]"
+// name ": " and "\n", or name "想对您说：" and "\n". An address is at most
+// about 70 bytes ("[IPv6%zone]:port"), a name maxNameLen characters of at
+// most 4 bytes, or an address with "#N".
+const maxPrefix = 512
+
+// worstLine is the most one line of maxLine bytes can deliver to a reader:
+// sanitize turns each invalid byte into U+FFFD (3 bytes).
+func worstLine(maxLine int) int { return 3*maxLine + maxPrefix }
+
+// newLimiter returns a bucket of r bytes per second holding burst bytes;
+// r == 0 means no limit.
+func newLimiter(r float64, burst int) *rate.Limiter {
+	if r == 0 {
+		return rate.NewLimiter(rate.Inf, burst)
+	}
+	return rate.NewLimiter(rate.Limit(r), burst)
+}
+
+// spend takes n bytes from lim and waits until they are there, or returns
+// false if stop closes first.
+func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
+	return wait(reserve(lim, n), stop)
+}
+
+// reserve takes n bytes from lim and returns how long to wait until they
+// are there. More than the burst is taken in pieces: the bucket goes into
+// debt and the wait is that of the last piece.
+func reserve(lim *rate.Limiter, n int) time.Duration {
+	if n <= 0 || lim.Limit() == rate.Inf {
+		return 0
+	}
+	now := time.Now()
+	var d time.Duration
+	for n > 0 {
+		k := min(n, lim.Burst())
+		d = lim.ReserveN(now, k).DelayFrom(now)
+		n -= k
+	}
+	return d
+}
+
+// wait waits d, or returns false if stop closes first.
+func wait(d time.Duration, stop <-chan struct{}) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// addrBudget is what the connections from one address share: their joins
+// and leaves cost the same budget as one user's lines, so churning
+// connections cannot push others more presence lines than one user could
+// push messages.
+type addrBudget struct {
+	lim     *rate.Limiter
+	conns   int // connections from the address being served
+	waiting int // of which waiting for this budget to join (at most maxWaiting)
+}
+
+// maxWaiting is how many connections from one address may wait for its
+// budget to join at once; the next that would have to wait is turned
+// away, so that churning connections cannot fill the server's MaxUsers
+// places with waiting joins.
+const maxWaiting = 16
+
+// addrBudgetLocked returns the budget of conn's address and counts conn
+// against it; s.mu must be held. A budget is forgotten only once it is
+// full again and unused (see releaseAddrLocked), so reconnecting does not
+// refill it.
+func (s *Server) addrBudgetLocked(conn net.Conn) *addrBudget {
+	host := hostOf(conn)
+	b := s.addrs[host]
+	if b == nil {
+		if len(s.addrs) >= s.sweepAt {
+			s.sweepAddrsLocked()
+		}
+		b = &addrBudget{lim: newLimiter(s.cfg.Rate, s.cfg.Burst)}
+		s.addrs[host] = b
+	}
+	b.conns++
+	return b
+}
+
+// releaseAddrLocked stops counting u against its address; s.mu must be held.
+func (s *Server) releaseAddrLocked(u *User) {
+	u.addr.conns--
+	if u.addr.conns == 0 && full(u.addr.lim) {
+		delete(s.addrs, hostOf(u.conn))
+	}
+}
+
+// sweepAddrsLocked forgets the budgets nobody uses that have filled up
+// again. Sweeping only when the map has doubled keeps it amortised O(1).
+func (s *Server) sweepAddrsLocked() {
+	for host, b := range s.addrs {
+		if b.conns == 0 && full(b.lim) {
+			delete(s.addrs, host)
+		}
+	}
+	s.sweepAt = max(64, 2*len(s.addrs))
+}
+
+func full(lim *rate.Limiter) bool {
+	return lim.Limit() == rate.Inf || lim.Tokens() >= float64(lim.Burst())
+}
+
+func hostOf(conn net.Conn) string {
+	addr := conn.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// presenceLine is the 已上线 or 下线 line of u.
+func presenceLine(u *User, what string) []byte {
+	return []byte("[" + u.Addr + "]" + u.Name + ": " + what + "\n")
+}
+
+// joinCost is what u's 已上线 line costs: its default name is its address,
+// or, rarely, the address with "#N" (see Online).
+func joinCost(u *User) int {
+	return len("["+u.Addr+"]"+u.Addr+": 已上线\n") + len("#1000000")
+}
+
+// payPresence waits until u's address and the room can pay n bytes of
+// presence line; false if the server began shutting down first.
+func (s *Server) payPresence(u *User, n int) bool {
+	return spend(u.addr.lim, n, s.done) && spend(s.room, n, s.done)
+}
+
+// payJoin is payPresence for u's 已上线 line, except that when u would have
+// to wait for its address's budget while maxWaiting others from there
+// already do, it takes nothing and returns replyBusy at once (a churner
+// turned away does not run its address into debt). Otherwise it returns ""
+// once paid, or replyClosing if the server began shutting down first.
+func (s *Server) payJoin(u *User) string {
+	n := joinCost(u) // at most Burst: validate checks Burst >= worstLine
+	now := time.Now()
+	s.mu.Lock()
+	r := u.addr.lim.ReserveN(now, n)
+	d := r.DelayFrom(now)
+	busy := d > 0 && u.addr.waiting >= maxWaiting
+	if busy {
+		r.CancelAt(now)
+	} else if d > 0 {
+		u.addr.waiting++
+	}
+	s.mu.Unlock()
+	if busy {
+		return replyBusy
+	}
+	if d > 0 {
+		paid := wait(d, s.done)
+		s.mu.Lock()
+		u.addr.waiting--
+		s.mu.Unlock()
+		if !paid {
+			return replyClosing
+		}
+	}
+	if !spend(s.room, n, s.done) {
+		return replyClosing
+	}
+	return ""
+}
