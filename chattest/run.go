@@ -37,6 +37,11 @@ type Target struct {
 	Skip    int             // console bytes already accounted for (the ready line)
 	Exited  <-chan struct{} // closed when the server process has exited; nil if never
 	ExitErr func() error    // after Exited: how it exited
+
+	// Instances are the other addresses of one chat served by several
+	// server instances (a cluster), by the name "connect alice to NAME"
+	// uses; their ports read as 127.0.0.1:<NAME> in a transcript.
+	Instances map[string]string
 }
 
 // StartFunc starts a fresh server for one transcript, passing it the
@@ -90,6 +95,11 @@ func RunFile(t testing.TB, path string, start StartFunc) {
 	}
 	if _, port, err := net.SplitHostPort(s.target.Addr); err == nil {
 		s.ports[port] = consoleName
+	}
+	for name, addr := range s.target.Instances {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "" {
+			s.ports[port] = name
+		}
 	}
 	if s.console != nil {
 		s.console.pos = len(s.norm(s.target.Console.Bytes()[:s.target.Skip]))
@@ -259,7 +269,14 @@ func (s *session) connect(st *step) {
 	if _, dup := s.clients[st.who]; dup || st.who == consoleName {
 		s.fatalf(st, "%s is already a name in this transcript", st.who)
 	}
-	conn, err := net.DialTimeout("tcp", s.target.Addr, Patience)
+	addr := s.target.Addr
+	if st.to != "" {
+		var ok bool
+		if addr, ok = s.target.Instances[st.to]; !ok {
+			s.fatalf(st, "connect %s to %s: no such instance", st.who, st.to)
+		}
+	}
+	conn, err := net.DialTimeout("tcp", addr, Patience)
 	if err != nil {
 		s.fatalf(st, "connect %s: %v", st.who, err)
 	}

@@ -14,6 +14,7 @@ import (
 //
 //	# a comment (kept as documentation; -update keeps it too)
 //	connect alice                  open a TCP connection named alice
+//	connect alice to n2            the same, to the server instance named n2 (a cluster; see Target.Instances)
 //	alice types "hello\n"          alice writes these bytes, in one write
 //	alice sees "hello\n"           the next bytes alice receives are exactly these
 //	alice sees, in any order:      the next lines alice receives are these, in any order
@@ -63,6 +64,7 @@ type step struct {
 	raw     string   // original text, for comments and blank lines
 	verb    verb     //
 	who     string   // client name, or consoleName
+	to      string   // connect: the instance to connect to ("" for the target's Addr)
 	text    string   // payload of types, sees, crashes
 	items   []string // payloads of an unordered sees block
 	anyOrd  bool     // an unordered sees block
@@ -97,10 +99,11 @@ func parseScript(path string, data []byte) (*script, error) {
 		rest = strings.TrimSpace(rest)
 		switch {
 		case first == "connect":
-			if !validName(rest) {
-				return nil, errf("connect needs a client name, got %q", rest)
+			name, to, _ := strings.Cut(rest, " to ")
+			if !validName(name) || to != "" && !validName(to) {
+				return nil, errf("connect needs a client name (and maybe \"to INSTANCE\"), got %q", rest)
 			}
-			st.verb, st.who = vConnect, rest
+			st.verb, st.who, st.to = vConnect, name, to
 		case first == "wait":
 			d, err := time.ParseDuration(rest)
 			if err != nil {

@@ -100,6 +100,10 @@ type Server struct {
 
 	room *rate.Limiter // the room's byte budget (see budget.go)
 
+	// cluster, when set, carries the chat to other instances (cluster.go);
+	// nil on one machine, where everything below happens in memory.
+	cluster cluster
+
 	handlers sync.WaitGroup // one per connection
 	done     chan struct{}  // closed when Shutdown begins
 
@@ -260,6 +264,9 @@ func (s *Server) admit(u *User) (reply string) {
 // Online adds u, admitted, to the map and announces it to everyone. If the
 // server is shutting down it returns the reply to turn u away with.
 func (s *Server) Online(u *User) (reply string) {
+	if s.cluster != nil {
+		return s.cluster.join(u)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.joining--
@@ -290,6 +297,9 @@ func (s *Server) Offline(u *User) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.OnlineMap, u.Name)
+	if s.cluster != nil { // the other instances' users hear it even now
+		return s.cluster.leftLocked(u)
+	}
 	if s.closing {
 		return nil
 	}
@@ -300,6 +310,10 @@ func (s *Server) Offline(u *User) []byte {
 // pay for the line, and frees u's name.
 func (s *Server) announceLeave(u *User, line []byte) {
 	paid := line != nil && s.payPresence(u, len(line))
+	if s.cluster != nil {
+		s.cluster.leave(u, line) // paid or not: an instance shutting down still says who left
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if paid && !s.closing {
@@ -317,6 +331,10 @@ func (s *Server) BroadCast(from *User, msg string) {
 
 // broadcast puts line in every online user's queue.
 func (s *Server) broadcast(line []byte) {
+	if s.cluster != nil {
+		s.cluster.say(line)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.broadcastLocked(line)
@@ -330,6 +348,9 @@ func (s *Server) broadcastLocked(line []byte) {
 
 // whoSize returns the length of whoReply's reply, without building it.
 func (s *Server) whoSize() int {
+	if s.cluster != nil {
+		return len(s.cluster.who())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -341,6 +362,9 @@ func (s *Server) whoSize() int {
 
 // whoReply returns one "[addr]name: 在线..." line per online user, by name.
 func (s *Server) whoReply() string {
+	if s.cluster != nil {
+		return s.cluster.who()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	users := make([]*User, 0, len(s.OnlineMap))
@@ -360,6 +384,10 @@ func (s *Server) whoReply() string {
 // never end up with one name, and the map and the name never disagree).
 // Renaming to a name that looks like one's own is allowed.
 func (s *Server) rename(u *User, name string) {
+	if s.cluster != nil {
+		s.cluster.rename(u, name)
+		return
+	}
 	key := nameKey(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,6 +405,10 @@ func (s *Server) rename(u *User, name string) {
 
 // sendTo delivers line, a private message from u, to the user called name.
 func (s *Server) sendTo(u *User, name, line string) {
+	if s.cluster != nil {
+		s.cluster.tell(u, name, line)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	to := s.OnlineMap[name]
