@@ -252,7 +252,16 @@ func (r *natsRoom) join(u *User) string {
 	r.bySess[sess] = u
 	s.mu.Unlock()
 	if err := r.publish(presenceLine(u, "已上线"), "on."+sess); err != nil {
+		// Never live, u would hear nothing: turn it away instead.
 		r.log.Warn("cannot announce a join", "err", err)
+		s.mu.Lock()
+		delete(s.OnlineMap, name)
+		delete(s.byKey, u.key)
+		delete(r.users, u)
+		delete(r.bySess, sess)
+		s.mu.Unlock()
+		r.free(keyOf(name), rev)
+		return replyUnavailable
 	}
 	return ""
 }
