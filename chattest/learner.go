@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,21 +28,43 @@ type LearnerServer struct {
 // ListenTimeout is how long a learner's server may take to listen.
 var ListenTimeout = 10 * time.Second
 
-// BuildServer builds the learner's chapter in dir into outDir: with go
-// build in their own module, or, without a go.mod, the way the tutorial
-// does, go build with the list of .go files. A relative dir is looked up
-// from the current directory (the chapter's, under go test) and then from
-// each directory above it, so that it works from wherever the learner
-// typed go test. Errors are one line for the learner, or one line and the
-// compiler's message.
+// BuildServer builds the learner's chapter in dir into outDir, the way
+// the tutorial does: go build with the list of the server's .go files
+// (every one but the menu client's client.go), in their own module if dir
+// has one. A relative dir is looked up from the current directory (the
+// chapter's, under go test) and then from each directory above it, so
+// that it works from wherever the learner typed go test. Errors are one
+// line for the learner, or one line and the compiler's message.
 func BuildServer(dir, outDir string) (*LearnerServer, error) {
-	abs, err := findDir(dir)
+	abs, bin, err := buildLearner(dir, outDir, "server")
 	if err != nil {
 		return nil, err
 	}
+	return &LearnerServer{Dir: abs, Bin: bin}, nil
+}
+
+// BuildClient builds the learner's menu client named by -client into
+// outDir, as BuildServer builds a server: client.go if dir has one (the
+// tutorial keeps it next to the server's files), else every .go file. It
+// returns "" without -client.
+func BuildClient(outDir string) (string, error) {
+	if *clientFlag == "" {
+		return "", nil
+	}
+	_, bin, err := buildLearner(*clientFlag, outDir, "client")
+	return bin, err
+}
+
+// buildLearner builds the role ("server" or "client") in the learner's
+// dir into outDir/role.
+func buildLearner(dir, outDir, role string) (abs, bin string, err error) {
+	abs, err = findDir(dir)
+	if err != nil {
+		return "", "", err
+	}
 	files, err := filepath.Glob(filepath.Join(abs, "*.go"))
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	var sources []string
 	for _, f := range files {
@@ -49,21 +73,27 @@ func BuildServer(dir, outDir string) (*LearnerServer, error) {
 		}
 	}
 	if len(sources) == 0 {
-		return nil, fmt.Errorf("%s 里没有 .go 文件：-server 要的是你这一章代码所在的目录", abs)
+		return "", "", fmt.Errorf("%s 里没有 .go 文件：要的是你这一章代码所在的目录", abs)
 	}
-	bin := filepath.Join(outDir, "server")
-	args := []string{"build", "-o", bin}
-	if !inModule(abs) {
-		args = append(args, sources...) // the tutorial's go build main.go server.go …
+	if len(sources) > 1 && slices.Contains(sources, "client.go") {
+		if role == "client" {
+			sources = []string{"client.go"}
+		} else {
+			sources = slices.DeleteFunc(sources, func(f string) bool { return f == "client.go" })
+		}
 	}
+	bin = filepath.Join(outDir, role)
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	args := append([]string{"build", "-o", bin}, sources...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = abs
-	cmd.Env = append(os.Environ(), "GOWORK=off") // their module, not this workspace
+	cmd.Env = append(os.Environ(), "GOWORK=off") // their module (or none), not this workspace
 	if out, err := cmd.CombinedOutput(); err != nil {
-		shown := append([]string{"go", "build"}, args[3:]...)
-		return nil, fmt.Errorf("你的代码编译不通过（在 %s 里运行 %s）：\n%s", abs, strings.Join(shown, " "), compilerMessage(out, err))
+		return "", "", fmt.Errorf("你的代码编译不通过（在 %s 里运行 go build %s）：\n%s", abs, strings.Join(sources, " "), compilerMessage(out, err))
 	}
-	return &LearnerServer{Dir: abs, Bin: bin}, nil
+	return abs, bin, nil
 }
 
 // findDir resolves a learner's directory, relative to the current
@@ -86,22 +116,12 @@ func findDir(dir string) (string, error) {
 	for _, c := range candidates {
 		if fi, err := os.Stat(c); err == nil {
 			if !fi.IsDir() {
-				return "", fmt.Errorf("%s 不是目录：-server 要的是你这一章代码所在的目录，或者 127.0.0.1:8888 这样的地址", c)
+				return "", fmt.Errorf("%s 不是目录：-server 要的是你这一章代码所在的目录（-server 也可以是 127.0.0.1:8888 这样的地址）", c)
 			}
 			return c, nil
 		}
 	}
 	return "", fmt.Errorf("找不到目录 %s（相对路径从本章目录和它上面的每一层目录找过了；写绝对路径最稳妥）", dir)
-}
-
-// inModule reports whether go build in dir finds a go.mod.
-func inModule(dir string) bool {
-	cmd := exec.Command("go", "env", "GOMOD")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	out, err := cmd.Output()
-	mod := strings.TrimSpace(string(out))
-	return err == nil && mod != "" && mod != os.DevNull
 }
 
 // compilerMessage keeps what the compiler said, without go's "# package"
