@@ -93,6 +93,9 @@ type Check struct {
 	Server      *LearnerServer // started afresh for each transcript; or
 	Addr        string         // a server the learner started, shared by every transcript
 	Out         io.Writer      // the report
+	// SkipWaits leaves out the transcripts that wait in real time (the
+	// server's own timeouts): tests of the check itself skip them for time.
+	SkipWaits bool
 }
 
 // Summary counts what a [Check] found.
@@ -195,6 +198,9 @@ func (c *Check) cannotRun(sc *script) string {
 	if len(sc.args()) > 0 {
 		return "它要给服务器传命令行参数，你的 main 不接受参数"
 	}
+	if c.SkipWaits && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.verb == vWait }) {
+		return "它要真正地等上几秒（计时的是服务器自己），这次检查不跑它"
+	}
 	if c.Server == nil && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.verb == vCrashes }) {
 		return "它会让服务器崩溃，需要一个每次新启动的服务器：用 -server 你的代码目录"
 	}
@@ -254,13 +260,17 @@ func (c *Check) consoleNote(sc *script, r *result) {
 	}
 }
 
-// sharedWithFix returns how many leading steps the known-bug transcript sc
-// shares with final's fixed one: a difference there is not about the bug.
-// Without final's transcript, the steps before the first typed text.
+// sharedWithFix returns the index of the last of the leading steps that
+// the known-bug transcript sc shares with final's fixed one: a difference
+// there is not about the bug. Without final's transcript, the steps
+// before the first typed text count as shared.
 func (c *Check) sharedWithFix(sc *script, name string) int {
 	fixed, err := c.fixedScript(sc, name)
 	if err != nil || fixed == nil {
-		return slices.IndexFunc(sc.steps, func(st *step) bool { return st.verb == vTypes })
+		if i := slices.IndexFunc(sc.steps, func(st *step) bool { return st.verb == vTypes }); i >= 0 {
+			return i - 1
+		}
+		return len(sc.steps)
 	}
 	a, b := actions(sc), actions(fixed)
 	n := 0

@@ -21,6 +21,9 @@ import (
 type LearnerServer struct {
 	Dir string // the learner's code
 	Bin string // the program built from it
+	// ListenTimeout is how long it may take to listen; 0 means
+	// [ListenTimeout].
+	ListenTimeout time.Duration
 
 	err error // why a server could not be started; it ends the whole check
 }
@@ -58,7 +61,11 @@ func BuildClient(outDir string) (string, error) {
 // buildLearner builds the role ("server" or "client") in the learner's
 // dir into outDir/role.
 func buildLearner(dir, outDir, role string) (abs, bin string, err error) {
-	abs, err = findDir(dir)
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	abs, err = findDir(dir, wd)
 	if err != nil {
 		return "", "", err
 	}
@@ -96,15 +103,11 @@ func buildLearner(dir, outDir, role string) (abs, bin string, err error) {
 	return abs, bin, nil
 }
 
-// findDir resolves a learner's directory, relative to the current
-// directory or to one of its parents (the workspace root, typically).
-func findDir(dir string) (string, error) {
+// findDir resolves a learner's directory, relative to the working
+// directory wd or to one of its parents (the workspace root, typically).
+func findDir(dir, wd string) (string, error) {
 	candidates := []string{dir}
 	if !filepath.IsAbs(dir) {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
 		candidates = nil
 		for d := wd; ; d = filepath.Dir(d) {
 			candidates = append(candidates, filepath.Join(d, dir))
@@ -142,8 +145,15 @@ func compilerMessage(out []byte, err error) string {
 	return strings.Join(lines, "\n")
 }
 
-// start implements [StartFunc]: it runs the learner's program and waits
-// until it listens on [ChapterAddr].
+// Start runs the learner's program, waits until it listens on
+// [ChapterAddr], and stops it in t.Cleanup. The caller holds
+// [LockChapterPort].
+func (ls *LearnerServer) Start(t testing.TB) *Target {
+	t.Helper()
+	return ls.start(t, nil)
+}
+
+// start implements [StartFunc] for Start.
 func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 	t.Helper()
 	fail := func(err error) {
@@ -160,7 +170,11 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 		fail(fmt.Errorf("启动你的服务器失败：%v", err))
 	}
 	t.Cleanup(p.Kill)
-	if err := waitListening(p, ChapterAddr); err != nil {
+	wait := ls.ListenTimeout
+	if wait == 0 {
+		wait = ListenTimeout
+	}
+	if err := waitListening(p, ChapterAddr, wait); err != nil {
 		fail(err)
 	}
 	return &Target{
@@ -172,9 +186,9 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 }
 
 // waitListening waits until p listens on addr.
-func waitListening(p *Program, addr string) error {
+func waitListening(p *Program, addr string, wait time.Duration) error {
 	_, port, _ := net.SplitHostPort(addr)
-	deadline := time.Now().Add(ListenTimeout)
+	deadline := time.Now().Add(wait)
 	for {
 		if !p.Running() {
 			<-p.Out.done()
@@ -186,7 +200,7 @@ func waitListening(p *Program, addr string) error {
 		}
 		ports, err := listeningPorts(p.cmd.Process.Pid)
 		if errors.Is(err, errNoProc) {
-			return dialUntil(addr, deadline)
+			return dialUntil(addr, wait, deadline)
 		}
 		if ports[port] {
 			return nil
@@ -199,7 +213,7 @@ func waitListening(p *Program, addr string) error {
 				}
 				return fmt.Errorf("你的服务器在端口 %s 监听，不是 %s（教程的 main.go 写的是 NewServer(\"127.0.0.1\", 8888)）", strings.Join(list, "、"), addr)
 			}
-			return fmt.Errorf("你的服务器运行了 %v，还没有在 %s 监听（main 里调用 server.Start() 了吗？）", ListenTimeout, addr)
+			return fmt.Errorf("你的服务器运行了 %v，还没有在 %s 监听（main 里调用 server.Start() 了吗？）", wait, addr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -207,14 +221,14 @@ func waitListening(p *Program, addr string) error {
 
 // dialUntil is waitListening where /proc cannot say who listens: a
 // connection is the only way to find out.
-func dialUntil(addr string, deadline time.Time) error {
+func dialUntil(addr string, wait time.Duration, deadline time.Time) error {
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			return c.Close()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("你的服务器运行了 %v，还没有在 %s 监听", ListenTimeout, addr)
+			return fmt.Errorf("你的服务器运行了 %v，还没有在 %s 监听", wait, addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -234,7 +248,7 @@ func portFree(addr string) error {
 	}
 	for _, l := range ls {
 		if l.port == port {
-			return fmt.Errorf("端口 %s 已被占用：%s 在 %s 监听。先停掉它，或者用 -server %s 检查这个正在运行的服务器", port, holder(l.inode), l.addr, addr)
+			return fmt.Errorf("端口 %s 已被占用：%s在 %s 监听。先停掉它，或者用 -server %s 检查这个正在运行的服务器", port, holder(l.inode), l.addr, addr)
 		}
 	}
 	return nil
@@ -356,5 +370,5 @@ func holder(inode string) string {
 		name := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
 		return fmt.Sprintf("进程 %s（%s）", p.Name(), name)
 	}
-	return "另一个进程（看不到是哪个：试试 ss -ltnp）"
+	return "另一个进程（看不出是哪个：试试 ss -ltnp）"
 }
