@@ -24,6 +24,10 @@ type LearnerServer struct {
 	// ListenTimeout is how long it may take to listen; 0 means
 	// [ListenTimeout].
 	ListenTimeout time.Duration
+	// PortWait is how long to wait for port 8888 to be free when another
+	// program holds it: 0 reports that at once, as a learner wants; tests
+	// wait for programs that do not take [LockChapterPort].
+	PortWait time.Duration
 
 	err error // why a server could not be started; it ends the whole check
 }
@@ -160,8 +164,14 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 		ls.err = err
 		t.Fatal(err)
 	}
-	if err := portFree(ChapterAddr); err != nil {
-		fail(err)
+	for deadline := time.Now().Add(ls.PortWait); ; time.Sleep(50 * time.Millisecond) {
+		err := portFree(ChapterAddr)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail(err)
+		}
 	}
 	cmd := exec.Command(ls.Bin)
 	cmd.Dir = ls.Dir

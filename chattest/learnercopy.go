@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The check is tested against learner-shaped code: the chapter's own
@@ -76,6 +77,9 @@ func CheckCopy(t testing.TB, dir string) (Summary, string, error) {
 		return Summary{}, "", err
 	}
 	srv.ListenTimeout = Patience
+	// Other tests of the workspace may listen on 8888 without the lock
+	// (the tutorial's address, where a learner's server must listen).
+	srv.PortWait = 30 * time.Second
 	c := &Check{Transcripts: "testdata", Fixed: finalTestdata(), Server: srv, Out: &out, SkipWaits: true}
 	sum, err := c.Run(t)
 	return sum, out.String(), err

@@ -107,8 +107,7 @@ func TestCheckKnownBugWithoutFinal(t *testing.T) {
 	data, err := os.ReadFile(src)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(src, bytes.Replace(data, []byte("import (\n"), []byte("import (\n\t\"bytes\"\n"), 1), 0o644))
-	srv, err := chattest.BuildServer(dir, t.TempDir())
-	require.NoError(t, err)
+	srv := build(t, dir)
 	var out bytes.Buffer
 	sum, err := (&chattest.Check{Transcripts: someTranscripts(t, "known-bug-crlf.txt"), Server: srv, Out: &out}).Run(t)
 	report := out.String()
@@ -135,11 +134,10 @@ func TestCheckServerThatNeverListens(t *testing.T) {
 					return strings.Replace(s, "server := NewServer(\"127.0.0.1\", 8888)\n\tserver.Start()", tc.main, 1)
 				},
 			})
-			srv, err := chattest.BuildServer(dir, t.TempDir())
-			require.NoError(t, err)
+			srv := build(t, dir)
 			srv.ListenTimeout = time.Second
 			var out bytes.Buffer
-			_, err = (&chattest.Check{Transcripts: "testdata", Server: srv, Out: &out}).Run(t)
+			_, err := (&chattest.Check{Transcripts: "testdata", Server: srv, Out: &out}).Run(t)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NotContains(t, err.Error(), "\n")
@@ -151,8 +149,7 @@ func TestCheckServerThatNeverListens(t *testing.T) {
 // -server 127.0.0.1:8888：学习者自己启动的服务器，所有对话记录共用它。
 func TestCheckSharedServer(t *testing.T) {
 	t.Parallel()
-	srv, err := chattest.BuildServer(chattest.LearnerCopy(t, true, nil), t.TempDir())
-	require.NoError(t, err)
+	srv := build(t, chattest.LearnerCopy(t, true, nil))
 	var out bytes.Buffer
 	unlock, err := chattest.LockChapterPort(&out)
 	require.NoError(t, err)
@@ -163,6 +160,15 @@ func TestCheckSharedServer(t *testing.T) {
 	require.NoError(t, err, out.String())
 	assert.Equal(t, 2, sum.Same, out.String())
 	assert.Contains(t, out.String(), "所有对话记录共用它")
+}
+
+// build builds a learner-shaped copy. The test waits for port 8888 when a program that does not
+// take chattest.LockChapterPort holds it (other tests of the workspace, say); a learner is told at once.
+func build(t *testing.T, dir string) *chattest.LearnerServer {
+	srv, err := chattest.BuildServer(dir, t.TempDir())
+	require.NoError(t, err)
+	srv.PortWait = 30 * time.Second
+	return srv
 }
 
 // someTranscripts copies some of the chapter's transcripts to a directory of their own,
