@@ -30,17 +30,18 @@ var (
 // ChapterAddr is where the tutorial's servers listen: main.go hard-codes it.
 const ChapterAddr = "127.0.0.1:8888"
 
-// learnerRun restricts a run with -server or -client to the tests that
-// check the learner's code, unless -run says otherwise: the chapter's other
-// tests (race and crash demos) are about the workbook's own copy.
+// learnerRun restricts a run with -server to the transcripts, unless -run
+// says otherwise: the chapter's other tests (race and crash demos, tests
+// of this check) are about the workbook's own copy. With -client, it
+// leaves out the tests of this check (TestCheck…).
 func learnerRun() {
-	if *serverFlag == "" {
-		return
-	}
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.run" })
-	if !set {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *serverFlag != "" && !set["test.run"]:
 		_ = flag.Set("test.run", "^TestTranscripts$")
+	case *clientFlag != "" && !set["test.skip"]:
+		_ = flag.Set("test.skip", "^TestCheck")
 	}
 }
 
