@@ -94,6 +94,8 @@ type Check struct {
 	Server      *LearnerServer // started afresh for each transcript; or
 	Addr        string         // a server the learner started, shared by every transcript
 	Out         io.Writer      // the report
+	finalRun    *result        // the last run of a part of final's transcript
+
 	// SkipWaits leaves out the transcripts that wait in real time (the
 	// server's own timeouts): tests of the check itself skip them for time.
 	SkipWaits bool
@@ -166,7 +168,7 @@ func (c *Check) Run(t testing.TB) (Summary, error) {
 		bug := knownBug(sc)
 		if bug == "" || r.s.diff.at <= c.sharedWithFix(sc, name) {
 			fmt.Fprintf(c.Out, "✗ %s：不同\n", name)
-			r.report(c.Out, "  ")
+			r.report(c.Out, "  ", 8)
 			sum.Differ = append(sum.Differ, name)
 			c.consoleNote(sc, r)
 			continue
@@ -177,17 +179,23 @@ func (c *Check) Run(t testing.TB) (Summary, error) {
 			return sum, err
 		}
 		switch {
-		case fixed == "":
+		case fixed == "" || c.finalRun.s == nil:
 			fmt.Fprintf(c.Out, "★ %s：教程在这里有已知 bug（%s），你的服务器的表现和教程不同。\n", name, bug)
-			fmt.Fprintln(c.Out, "  （final 的对照记录不在手边，没法比较修法。）")
-			r.report(c.Out, "  ")
+			if fixed == "" {
+				fmt.Fprintln(c.Out, "  （final 的对照记录不在手边，没法比较修法。）")
+			} else {
+				fmt.Fprintf(c.Out, "  （final 的对照记录 %s %s。）\n", fixed, c.finalRun.failure)
+			}
+			r.report(c.Out, "  ", 8)
 		case asFinal:
 			fmt.Fprintf(c.Out, "★ %s：你修好了这个已知 bug（%s），修法和 final 一样（%s）。\n", name, bug, fixed)
 			sum.FixedAsFinal = append(sum.FixedAsFinal, name)
 		default:
 			fmt.Fprintf(c.Out, "★ %s：教程在这里有已知 bug（%s），你的服务器的表现和教程不同，也和 final 的修法不同（%s）。\n", name, bug, fixed)
 			fmt.Fprintln(c.Out, "  和教程的差别：")
-			r.report(c.Out, "    ")
+			r.report(c.Out, "    ", 8)
+			fmt.Fprintln(c.Out, "  和 final 的差别：")
+			c.finalRun.report(c.Out, "    ", 0)
 		}
 	}
 	fmt.Fprintln(c.Out, sum)
@@ -197,7 +205,7 @@ func (c *Check) Run(t testing.TB) (Summary, error) {
 // cannotRun says why sc cannot run against this server, or "".
 func (c *Check) cannotRun(sc *script) string {
 	if len(sc.args()) > 0 {
-		return "它要给服务器传命令行参数，你的 main 不接受参数"
+		return "它要给服务器传命令行参数，教程的 main 不接受参数"
 	}
 	if c.SkipWaits && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.verb == vWait }) {
 		return "它要真正地等上几秒（计时的是服务器自己），这次检查不跑它"
@@ -289,19 +297,22 @@ func (c *Check) sharedWithFix(sc *script, name string) int {
 // fixed transcript's name and lines ("" if not at hand) and whether the
 // learner's server passed it.
 func (c *Check) compareWithFinal(t testing.TB, sc *script, name string) (string, bool, error) {
+	c.finalRun = nil
 	fixed, err := c.fixedScript(sc, name)
 	if err != nil || fixed == nil {
 		return "", false, err
 	}
 	part := coveredPart(fixed, sc)
 	where := fmt.Sprintf("final/testdata/%s 第 1～%d 行", filepath.Base(fixed.path), part.steps[len(part.steps)-1].line)
-	if c.cannotRun(part) != "" {
-		return "", false, nil
+	if why := c.cannotRun(part); why != "" {
+		c.finalRun = &result{failure: "没法用来比较：" + why}
+		return where, false, nil
 	}
 	r, err := c.run(t, part)
 	if err != nil {
 		return "", false, err
 	}
+	c.finalRun = r
 	return where, r.passed(), nil
 }
 
@@ -364,21 +375,28 @@ func sameStep(a, b *step) bool {
 	return a.verb == b.verb && a.who == b.who && a.text == b.text && slices.Equal(sorted(a.items), sorted(b.items))
 }
 
-// knownBug returns what the known bug a transcript shows is, from its
-// first comment ("# 已知 bug（第 3 章引入）：…"), or "" for other transcripts.
+// knownBug returns what the known bug a transcript shows is: the first
+// sentence of its first comment ("# 已知 bug（第 3 章引入）：…。", which
+// may go on over the next comment lines), or "" for other transcripts.
 func knownBug(sc *script) string {
 	if !strings.HasPrefix(filepath.Base(sc.path), "known-bug-") {
 		return ""
 	}
+	var text strings.Builder
 	for _, st := range sc.steps {
-		if st.verb != vComment {
+		if st.verb != vComment || strings.TrimSpace(st.raw) == "" {
 			break
 		}
-		if _, what, ok := strings.Cut(st.raw, "："); ok && strings.Contains(st.raw, "已知 bug") {
-			return strings.TrimSuffix(strings.TrimSpace(what), "。")
-		}
+		text.WriteString(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(st.raw), "#")))
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(sc.path), "known-bug-"), ".txt")
+	_, what, ok := strings.Cut(text.String(), "：")
+	if !ok || !strings.HasPrefix(text.String(), "已知 bug") {
+		return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(sc.path), "known-bug-"), ".txt")
+	}
+	if i := strings.Index(what, "。"); i >= 0 {
+		what = what[:i]
+	}
+	return what
 }
 
 func loadScript(path string) (*script, error) {
@@ -398,8 +416,8 @@ type result struct {
 func (r *result) passed() bool { return r.failure == "" }
 
 // report shows where the run departed from the transcript, as a person at
-// nc would have seen it: the last few steps before, then what differed.
-func (r *result) report(w io.Writer, indent string) {
+// nc would have seen it: up to context steps before, then what differed.
+func (r *result) report(w io.Writer, indent string, context int) {
 	if r.s == nil {
 		fmt.Fprintf(w, "%s%s\n", indent, r.failure)
 		return
@@ -411,8 +429,8 @@ func (r *result) report(w io.Writer, indent string) {
 			before = append(before, st)
 		}
 	}
-	if len(before) > 8 {
-		before = before[len(before)-8:]
+	if len(before) > context {
+		before = before[len(before)-context:]
 		fmt.Fprintf(w, "%s  ……\n", indent)
 	}
 	for _, st := range before {
