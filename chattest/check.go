@@ -436,8 +436,15 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	for _, st := range before {
 		fmt.Fprintf(w, "%s  %s\n", indent, say(st))
 	}
+	defer r.exitNote(w, indent)
 	if d.at >= len(steps) {
-		fmt.Fprintf(w, "%s→ 对话结束时：%s\n", indent, lastLine(r.failure))
+		fmt.Fprintf(w, "%s→ 对话结束时：\n", indent)
+		for _, c := range r.s.order {
+			data, _, _ := c.stream.snapshot()
+			if got := r.s.unread(&c.endpoint, data); got != "" {
+				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, strconv.Quote(got))
+			}
+		}
 		return
 	}
 	st := steps[d.at]
@@ -452,11 +459,44 @@ func (r *result) report(w io.Writer, indent string, context int) {
 			got = "什么也没有"
 		}
 		fmt.Fprintf(w, "%s  实际收到：%s\n", indent, got)
-		if st.verb == vSees && strings.HasPrefix(d.want, d.got) {
-			fmt.Fprintf(w, "%s  （%s）\n", indent, cutShort(r.failure))
+		if c := r.s.clients[st.who]; st.verb == vSees && c != nil && strings.HasPrefix(d.want, d.got) {
+			if c.stream.Closed() != nil {
+				fmt.Fprintf(w, "%s  （然后连接被关闭了）\n", indent)
+			} else {
+				fmt.Fprintf(w, "%s  （之后 %v 内没有再收到别的）\n", indent, Patience)
+			}
 		}
+	case st.verb == vDisconnected && strings.Contains(r.failure, "still connected"):
+		fmt.Fprintf(w, "%s  实际：%v 之后连接还在\n", indent, Patience)
+	case st.verb == vDisconnected:
+		fmt.Fprintf(w, "%s  实际：断开之前还收到了 %s\n", indent, strconv.Quote(d.got))
+	case st.verb == vCrashes:
+		fmt.Fprintf(w, "%s  实际：%v 之后服务器还在运行\n", indent, Patience)
 	default:
 		fmt.Fprintf(w, "%s  实际：%s\n", indent, lastLine(r.failure))
+	}
+}
+
+// exitNote says so if the learner's server exited when the transcript
+// did not expect it, with the end of its console: a panic, typically.
+func (r *result) exitNote(w io.Writer, indent string) {
+	t := r.s.target
+	if t.Exited == nil || r.s.crashed {
+		return
+	}
+	select {
+	case <-t.Exited:
+	default:
+		return
+	}
+	lines := splitLines(r.s.norm(t.Console.Bytes()))
+	fmt.Fprintf(w, "%s  你的服务器退出了（%v）。它在控制台上最后打印的是：\n", indent, t.ExitErr())
+	if len(lines) > 12 {
+		lines = lines[len(lines)-12:]
+		fmt.Fprintf(w, "%s    ……\n", indent)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "%s    %s\n", indent, strings.TrimSuffix(l, "\n"))
 	}
 }
 
@@ -492,14 +532,6 @@ func say(st *step) string {
 		return "（等 " + st.wait.String() + "）"
 	}
 	return st.raw
-}
-
-// cutShort says why a wait for bytes ended early.
-func cutShort(msg string) string {
-	if strings.Contains(msg, "stream ended") {
-		return "然后连接被服务器关闭了"
-	}
-	return "之后 " + Patience.String() + " 内没有再收到别的"
 }
 
 // lastLine returns the gist of a runner message, without its file:line.

@@ -437,6 +437,7 @@ func (s *session) disconnected(st *step) {
 	for {
 		data, changed, err := c.stream.snapshot()
 		if got := s.unread(&c.endpoint, data); got != "" {
+			s.diff.got = got
 			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
 		}
 		if err != nil {

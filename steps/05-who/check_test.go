@@ -216,3 +216,21 @@ func TestCheckFlagErrors(t *testing.T) {
 		assert.NotContains(t, got, "transcript_test.go", "no test file positions")
 	}
 }
+
+// 服务器崩溃了：报告给出客户端看到的（连接被关闭），和服务器在控制台上最后打印的 panic。
+func TestCheckServerPanics(t *testing.T) {
+	t.Parallel()
+	dir := chattest.LearnerCopy(t, true, map[string]func(string) string{
+		"user.go": func(s string) string {
+			return strings.Replace(s, `if msg == "who" {`, "if msg == \"who\" {\n\t\tvar m map[string]int\n\t\tm[msg]++\n", 1)
+		},
+	})
+	var out bytes.Buffer
+	sum, err := (&chattest.Check{Transcripts: someTranscripts(t, "who.txt"), Server: build(t, dir), Out: &out}).Run(t)
+	report := out.String()
+	require.NoError(t, err, report)
+	assert.Equal(t, []string{"who.txt"}, sum.Differ)
+	assert.Contains(t, report, "    实际收到：什么也没有\n    （然后连接被关闭了）\n    你的服务器退出了（exit status 2）。它在控制台上最后打印的是：\n")
+	assert.Contains(t, report, "      panic: assignment to entry in nil map\n")
+	assert.Contains(t, report, "/user.go:")
+}
