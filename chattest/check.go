@@ -226,6 +226,7 @@ func (c *Check) run(t testing.TB, sc *script) (*result, error) {
 	catch(t, func(t testing.TB) {
 		r.s = newSession(t, sc, start, false)
 		r.s.clientsOnly = true
+		defer func() { r.exited = r.s.exited() }() // before cleanup stops the server
 		r.s.run()
 	}, &r.failure)
 	if c.Server != nil && c.Server.err != nil {
@@ -411,6 +412,7 @@ func loadScript(path string) (*script, error) {
 type result struct {
 	s       *session
 	failure string // the runner's message; "" if it passed
+	exited  bool   // the server exited during the run
 }
 
 func (r *result) passed() bool { return r.failure == "" }
@@ -481,12 +483,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 // did not expect it, with the end of its console: a panic, typically.
 func (r *result) exitNote(w io.Writer, indent string) {
 	t := r.s.target
-	if t.Exited == nil || r.s.crashed {
-		return
-	}
-	select {
-	case <-t.Exited:
-	default:
+	if !r.exited || r.s.crashed {
 		return
 	}
 	lines := splitLines(r.s.norm(t.Console.Bytes()))

@@ -259,6 +259,19 @@ func (s *session) run() {
 	s.finalCheck()
 }
 
+// exited reports whether the server has exited.
+func (s *session) exited() bool {
+	if s.target.Exited == nil {
+		return false
+	}
+	select {
+	case <-s.target.Exited:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *session) client(st *step) *client {
 	s.t.Helper()
 	s.endpoint(st)
