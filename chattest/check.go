@@ -226,7 +226,7 @@ func (c *Check) run(t testing.TB, sc *script) (*result, error) {
 	catch(t, func(t testing.TB) {
 		r.s = newSession(t, sc, start, false)
 		r.s.clientsOnly = true
-		defer func() { r.exited = r.s.exited() }() // before cleanup stops the server
+		defer func() { r.exited = r.s.exitedAfterFailure(r.failure) }() // before cleanup stops the server
 		r.s.run()
 	}, &r.failure)
 	if c.Server != nil && c.Server.err != nil {

@@ -272,6 +272,25 @@ func (s *session) exited() bool {
 	}
 }
 
+// exitedAfterFailure is exited for a run that ended with failure. When a
+// connection that the server closed is why, the server may be dying: its
+// exit takes a moment longer to be seen than the end of its connections.
+func (s *session) exitedAfterFailure(failure string) bool {
+	if failure == "" || s.target.Exited == nil {
+		return s.exited()
+	}
+	for _, c := range s.order {
+		if c.stream.Closed() != nil {
+			select {
+			case <-s.target.Exited:
+			case <-time.After(time.Second):
+			}
+			break
+		}
+	}
+	return s.exited()
+}
+
 func (s *session) client(st *step) *client {
 	s.t.Helper()
 	s.endpoint(st)
