@@ -33,7 +33,8 @@ func TestCheckClientFlag(t *testing.T) {
 	}))
 	require.Error(t, err, out)
 	assert.Contains(t, out, "--- FAIL: TestZeroQuits")
-	assert.Contains(t, out, `+ 	"连"`, "the learner's client printed this")
+	assert.Contains(t, out, "(-want +got)")
+	assert.Regexp(t, `\+[\s\x{a0}]*"连"`, out, "the learner's client printed this") // go-cmp's spaces vary on purpose
 
 	out, err = run(chattest.LearnerCopy(t, false, map[string]func(string) string{
 		"client.go": func(s string) string { return s + "\nfunc broken() { undefinedThing() }\n" },
