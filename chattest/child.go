@@ -65,6 +65,7 @@ func ServeIfChild(serve func(ip string, port int, args []string)) {
 // sockets, not the CPU. An explicit -parallel on the command line wins.
 func Setup() {
 	flag.Parse()
+	learnerRun()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if !set {

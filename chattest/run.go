@@ -49,8 +49,13 @@ type Target struct {
 type StartFunc func(t testing.TB, args []string) *Target
 
 // RunDir runs every testdata transcript (*.txt) in dir as a parallel
-// subtest, each against its own child server started by [Child].
+// subtest, each against its own child server started by [Child]. With
+// -server, it checks the learner's server instead (see [Check]).
 func RunDir(t *testing.T, dir string) {
+	if *serverFlag != "" || *clientFlag != "" {
+		checkFromFlag(t, dir)
+		return
+	}
 	RunDirOn(t, dir, Child{}.Start)
 }
 
@@ -83,13 +88,20 @@ func RunFile(t testing.TB, path string, start StartFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var args []string
-	for _, st := range sc.steps {
-		if st.verb == vArgs {
-			args = append(args, st.args...)
+	s := newSession(t, sc, start, *update)
+	s.run()
+	if s.update && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.changed }) {
+		if err := os.WriteFile(path, sc.format(original), 0o644); err != nil {
+			t.Fatal(err)
 		}
+		t.Logf("updated %s", path)
 	}
-	s := &session{t: t, sc: sc, target: start(t, args), clients: map[string]*client{}, ports: map[string]string{}, update: *update}
+}
+
+// newSession starts a server for sc and prepares to run it.
+func newSession(t testing.TB, sc *script, start StartFunc, update bool) *session {
+	t.Helper()
+	s := &session{t: t, sc: sc, target: start(t, sc.args()), clients: map[string]*client{}, ports: map[string]string{}, update: update}
 	if s.target.Console != nil {
 		s.console = &endpoint{name: consoleName, stream: s.target.Console}
 	}
@@ -104,13 +116,7 @@ func RunFile(t testing.TB, path string, start StartFunc) {
 	if s.console != nil {
 		s.console.pos = len(s.norm(s.target.Console.Bytes()[:s.target.Skip]))
 	}
-	s.run()
-	if s.update && slices.ContainsFunc(sc.steps, func(st *step) bool { return st.changed }) {
-		if err := os.WriteFile(path, sc.format(original), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("updated %s", path)
-	}
+	return s
 }
 
 type session struct {
@@ -123,6 +129,19 @@ type session struct {
 	ports   map[string]string // local port → client name, for placeholders
 	update  bool
 	crashed bool
+
+	// Checking a learner's server (see check.go): only what clients see
+	// decides, the console is not read, and where the run first departs
+	// from the transcript is kept for the report.
+	clientsOnly bool
+	at          int        // index of the step being run
+	diff        difference // filled just before a failure
+}
+
+// A difference is where a run first departed from its transcript.
+type difference struct {
+	at        int    // index of the step in sc.steps; len(sc.steps) for the final check
+	want, got string // expected and received bytes, where a step compares them
 }
 
 // endpoint is one stream being read by the transcript, with how much of
@@ -172,6 +191,7 @@ func (s *session) denorm(text string) string {
 
 func (s *session) fatalf(st *step, format string, a ...any) {
 	s.t.Helper()
+	s.diff.at = s.at
 	s.t.Fatalf("%s:%d: %s", s.sc.path, st.line, fmt.Sprintf(format, a...))
 }
 
@@ -195,6 +215,10 @@ func (s *session) run() {
 	connected := false
 	for i := 0; i < len(s.sc.steps); i++ {
 		st := s.sc.steps[i]
+		s.at = i
+		if s.clientsOnly && st.who == consoleName && st.verb != vCrashes {
+			continue
+		}
 		switch st.verb {
 		case vComment:
 		case vArgs:
@@ -226,6 +250,7 @@ func (s *session) run() {
 			ep := s.endpoint(st)
 			if got := s.nothing(ep); got != "" {
 				if !s.update {
+					s.diff.got = got
 					s.fatalf(st, "%s: expected nothing more, got %q", st.who, got)
 				}
 				ep.pos += len(got)
@@ -242,6 +267,38 @@ func (s *session) run() {
 		}
 	}
 	s.finalCheck()
+}
+
+// exited reports whether the server has exited.
+func (s *session) exited() bool {
+	if s.target.Exited == nil {
+		return false
+	}
+	select {
+	case <-s.target.Exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitedAfterFailure is exited for a run that ended with failure. When a
+// connection that the server closed is why, the server may be dying: its
+// exit takes a moment longer to be seen than the end of its connections.
+func (s *session) exitedAfterFailure(failure string) bool {
+	if failure == "" || s.target.Exited == nil {
+		return s.exited()
+	}
+	for _, c := range s.order {
+		if c.stream.Closed() != nil {
+			select {
+			case <-s.target.Exited:
+			case <-time.After(time.Second):
+			}
+			break
+		}
+	}
+	return s.exited()
 }
 
 func (s *session) client(st *step) *client {
@@ -298,7 +355,8 @@ func (s *session) sees(st *step) []*step {
 	if st.anyOrd {
 		want = strings.Join(st.items, "")
 	}
-	got, ok := s.await(ep, len(want), func(got string) bool { return !strings.HasPrefix(want, got) && !st.anyOrd })
+	got, ok := s.await(ep, len(want), func(got string) bool { return !st.mayBecome(got) })
+	arrived := got
 	if ok {
 		got = got[:len(want)]
 		if !st.anyOrd && got == want || st.anyOrd && sameLines(got, st.items) {
@@ -318,6 +376,7 @@ func (s *session) sees(st *step) []*step {
 		}
 		return seesSteps(st.who, got)
 	}
+	s.diff.want, s.diff.got = want, arrived
 	what := "sees"
 	if st.who == consoleName {
 		what = "prints"
@@ -331,6 +390,27 @@ func (s *session) sees(st *step) []*step {
 	}
 	s.fatalf(st, "%s %s: mismatch (-want +got):\n%s", st.who, what, cmp.Diff(want, got))
 	return nil
+}
+
+// mayBecome reports whether got, the bytes so far, can still grow into
+// what the sees step st expects: no complete line of an unordered block
+// is one it does not list.
+func (st *step) mayBecome(got string) bool {
+	if !st.anyOrd {
+		return strings.HasPrefix(st.text, got)
+	}
+	left := slices.Clone(st.items)
+	for _, l := range splitLines(got) {
+		if !strings.HasSuffix(l, "\n") {
+			break
+		}
+		i := slices.Index(left, l)
+		if i < 0 {
+			return false
+		}
+		left = slices.Delete(left, i, i+1)
+	}
+	return true
 }
 
 // why says what ended a wait that came up short.
@@ -406,6 +486,7 @@ func (s *session) disconnected(st *step) {
 	for {
 		data, changed, err := c.stream.snapshot()
 		if got := s.unread(&c.endpoint, data); got != "" {
+			s.diff.got = got
 			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
 		}
 		if err != nil {
@@ -430,6 +511,9 @@ func (s *session) crashes(st *step) {
 		s.fatalf(st, "the server is still running after %v", Patience)
 	}
 	s.crashed = true
+	if s.clientsOnly {
+		return
+	}
 	got, _ := s.await(s.console, 1<<30, func(string) bool { return false }) // until the pipe closes
 	s.console.pos += len(got)
 	if strings.HasPrefix(got, st.text) && st.text != "" {
@@ -452,9 +536,10 @@ func (s *session) finalCheck() {
 	for _, c := range s.order {
 		eps = append(eps, &c.endpoint)
 	}
-	if s.console != nil {
+	if s.console != nil && !s.clientsOnly {
 		eps = append(eps, s.console)
 	}
+	s.at = len(s.sc.steps)
 	time.Sleep(Quiet)
 	var msgs []string
 	for _, ep := range eps {
@@ -476,6 +561,7 @@ func (s *session) finalCheck() {
 		}
 	}
 	if len(msgs) > 0 {
+		s.diff.at = s.at
 		s.t.Fatalf("%s: at the end:\n%s", s.sc.path, strings.Join(msgs, "\n"))
 	}
 }

@@ -171,6 +171,17 @@ func parseScript(path string, data []byte) (*script, error) {
 	return sc, nil
 }
 
+// args returns the server args of every "server args" step.
+func (sc *script) args() []string {
+	var args []string
+	for _, st := range sc.steps {
+		if st.verb == vArgs {
+			args = append(args, st.args...)
+		}
+	}
+	return args
+}
+
 func validName(s string) bool {
 	if s == "" || s == "connect" || s == "wait" {
 		return false

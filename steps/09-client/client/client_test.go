@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ import (
 // own main always listens on 127.0.0.1:8888, which parallel tests cannot
 // share.
 var serverBin string
+
+// learnerClient is the learner's own client, built from -client DIR
+// (go test ./steps/09-client/client -client DIR); "" runs the chapter's.
+var learnerClient string
 
 func TestMain(m *testing.M) {
 	// In a child started by chattest.Self, be the client: the tutorial's
@@ -52,7 +57,20 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if learnerClient, err = chattest.BuildClient(dir); err != nil {
+		fmt.Printf("检查你的代码：%v\n", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// clientCommand runs the client with args: the chapter's (this test
+// binary, see TestMain), or the learner's under -client.
+func clientCommand(args ...string) *exec.Cmd {
+	if learnerClient != "" {
+		return exec.Command(learnerClient, args...)
+	}
+	return chattest.Self(args...)
 }
 
 // What the client prints, each string one fmt.Println of its own.
@@ -122,7 +140,7 @@ func (c *chat) startClient(t *testing.T) *client {
 	t.Helper()
 	host, port, err := net.SplitHostPort(c.srv.Addr)
 	require.NoError(t, err)
-	p := chattest.StartProgram(t, chattest.Self("-ip", host, "-port", port))
+	p := chattest.StartProgram(t, clientCommand("-ip", host, "-port", port))
 	prompts := chattest.NewWatch("client", p.Out)
 	// Printed before DealResponse starts, so always first.
 	prompts.Next(t, connected)
@@ -470,7 +488,7 @@ func TestNoServer(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close()) // now nothing listens there
 	host, port, _ := net.SplitHostPort(addr)
-	p := chattest.StartProgram(t, chattest.Self("-ip", host, "-port", port))
+	p := chattest.StartProgram(t, clientCommand("-ip", host, "-port", port))
 	out := chattest.NewWatch("client", p.Out)
 	skipped := out.Expect(t, ">>>>>>>链接服务器失败...\n")
 	assert.True(t, strings.HasPrefix(skipped, "net.Dial err:  dial tcp "+addr+": "), "%q", skipped)
