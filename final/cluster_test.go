@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -68,12 +70,14 @@ func startThree(t testing.TB, args []string) *chattest.Target {
 
 // Every testdata/cluster/*.txt runs against three fresh instances.
 func TestClusterTranscripts(t *testing.T) {
+	t.Parallel()
 	chattest.RunDirOn(t, filepath.Join("testdata", "cluster"), startThree)
 }
 
 // Of 20 users on three instances renaming to one name at once, exactly
 // one succeeds; everyone is then listed once by who, on any instance.
 func TestClusterRenameRace(t *testing.T) {
+	t.Parallel()
 	url := startTestNATS(t)
 	addrs := []string{startInstance(t, url), startInstance(t, url), startInstance(t, url)}
 	const users = 20
@@ -135,6 +139,7 @@ func connectAll(t *testing.T, addrs []string, n int) []*client {
 // Every user, on whichever instance, sees all broadcasts in one order:
 // the soak test's check, across instances, with everyone sending at once.
 func TestClusterOrder(t *testing.T) {
+	t.Parallel()
 	url := startTestNATS(t)
 	addrs := []string{startInstance(t, url), startInstance(t, url), startInstance(t, url)}
 	const users, each = 6, 40
@@ -201,6 +206,7 @@ func startChildArgs(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffe
 // other user although two survivors race to claim its lease, and their
 // names are free again.
 func TestClusterInstanceKilled(t *testing.T) {
+	t.Parallel()
 	url := startTestNATS(t)
 	n1, n2 := startInstance(t, url), startInstance(t, url)
 	victim, n3, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
@@ -238,6 +244,7 @@ func TestClusterInstanceKilled(t *testing.T) {
 // their leases could expire anywhere: they tell their users the chat is
 // unavailable, disconnect them and exit.
 func TestClusterNATSHostKilled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -261,6 +268,7 @@ func TestClusterNATSHostKilled(t *testing.T) {
 // SIGINT: an instance leaves at once, saying 下线 for its users to the
 // others, and gives its lease back (no survivor announces them again).
 func TestClusterInstanceInterrupted(t *testing.T) {
+	t.Parallel()
 	url := startTestNATS(t)
 	n1 := startInstance(t, url)
 	inst, n2, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
@@ -280,6 +288,7 @@ func TestClusterInstanceInterrupted(t *testing.T) {
 // The deployment version: instances joined through a stock nats-server
 // -js (Debian's 2.9.10 in CI), nothing embedded.
 func TestClusterExternalNATS(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		t.Skip("nats-server is not installed; to run this test: sudo apt-get install nats-server")
@@ -324,4 +333,63 @@ func TestClusterExternalNATS(t *testing.T) {
 	alice.expect("[" + bob.addr + "]bob: 下线\n")
 	alice.nothing()
 	t.Logf("nats-server: %s", strings.SplitN(log.String(), "\n", 3)[0:2])
+}
+
+// lineCountingConn is a discardConn that counts the copies of one line it is
+// given, so that a benchmark can wait for deliveries that happen after a
+// trip through NATS.
+type lineCountingConn struct {
+	discardConn
+	line []byte
+	n    *atomic.Int64
+}
+
+func (c *lineCountingConn) Write(p []byte) (int, error) {
+	c.n.Add(int64(bytes.Count(p, c.line)))
+	return len(p), nil
+}
+
+// BenchmarkClusterBroadcast is BenchmarkBroadcast with the users spread
+// over two instances joined through an embedded NATS server: each message
+// goes to the stream and back to both instances before it reaches anyone.
+// Compare its deliveries/s with BenchmarkBroadcast's: the difference is
+// what the NATS hop costs (with the publisher waiting for each ack).
+//
+//	go test -run '^$' -bench 'Broadcast' -benchmem
+func BenchmarkClusterBroadcast(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			url := startTestNATS(b)
+			servers := make([]*Server, 2)
+			for i := range servers {
+				servers[i] = NewServer(DefaultConfig())
+				_, leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
+				require.NoError(b, err)
+				b.Cleanup(leave)
+			}
+			msg := "hello, everyone"
+			var got atomic.Int64
+			users := make([]*User, n)
+			for i := range users {
+				addr := &net.TCPAddr{IP: net.IPv4(10, 0, byte(i/250), byte(i%250+1)), Port: 40000 + i}
+				conn := &lineCountingConn{discardConn: discardConn{addr: addr}, line: []byte(": " + msg + "\n"), n: &got}
+				users[i] = NewUser(conn, servers[i%2])
+				require.Empty(b, servers[i%2].Online(users[i]))
+			}
+			// Everyone live: a first message has reached all.
+			servers[0].BroadCast(users[0], msg)
+			waitFor(b, "the first message everywhere", func() bool { return got.Load() == int64(n) })
+			got.Store(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				servers[0].BroadCast(users[0], msg)
+			}
+			waitFor(b, "every delivery", func() bool { return got.Load() == int64(b.N*n) })
+			b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "deliveries/s")
+			for i, u := range users {
+				servers[i%2].Offline(u)
+				u.Close("")
+			}
+		})
+	}
 }
