@@ -72,6 +72,8 @@ type natsRoom struct {
 	users  map[*User]*local // this instance's users; guarded by s.mu
 	bySess map[string]*User // the same by session; guarded by s.mu
 
+	whoMu sync.Mutex // see who
+
 	fenceOnce sync.Once
 	fenced    chan struct{} // closed when this instance cannot prove it is alive
 	stopBeat  chan struct{}
@@ -434,7 +436,11 @@ func (r *natsRoom) members() ([]member, error) {
 }
 
 func (r *natsRoom) who() string {
+	// One read of the bucket at a time per instance: a user sending who as
+	// fast as its budget allows must not turn into as many NATS consumers.
+	r.whoMu.Lock()
 	all, err := r.members()
+	r.whoMu.Unlock()
 	if err != nil {
 		return replyUnavailable
 	}
