@@ -393,3 +393,27 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 		})
 	}
 }
+
+// Default names (addresses) that collide across instances get the
+// single-machine "#2" suffix: the names bucket, not one server's map,
+// decides.
+func TestClusterDefaultNameCollision(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 40000}
+	users := make([]*User, 2)
+	for i := range users {
+		s := NewServer(DefaultConfig())
+		_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+		require.NoError(t, err)
+		t.Cleanup(leave)
+		users[i] = NewUser(&discardConn{addr: addr}, s)
+		require.Empty(t, s.Online(users[i]))
+		t.Cleanup(func() {
+			s.cluster.leave(users[i], s.Offline(users[i])) // no address budget here: no serveConn
+			users[i].Close("")
+		})
+	}
+	assert.Equal(t, "10.0.0.1:40000", users[0].Name)
+	assert.Equal(t, "10.0.0.1:40000#2", users[1].Name)
+}
