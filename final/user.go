@@ -436,7 +436,7 @@ func (u *User) plan(msg string) delivery {
 		line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
 		return delivery{max(len(line), len(replyNoUser)), func() { s.sendTo(u, cmd.name, line) }}
 	case cmdUsage:
-		return u.reply(cmd.text)
+		return u.reply(cmd.reply)
 	default:
 		line := []byte("[" + u.Addr + "]" + u.Name + ": " + cmd.text + "\n")
 		return delivery{len(line), func() { s.broadcast(line) }}
