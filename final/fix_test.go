@@ -358,11 +358,19 @@ func TestFix07PrivateMessageExact(t *testing.T) {
 	bob.rename("bob")
 	alice.send("to bob  two  spaces,\ta tab  \n")
 	bob.expect(alice.addr + "想对您说：two  spaces, a tab\n")
-	// Every reply ends with a newline, so the next one starts on its own line.
+	// Every reply ends with a newline, so the next one starts on its own
+	// line: each line read is exactly one reply, in order.
 	alice.send("to nobody hi\nto bob\nto\nrename\nrename x y\nwho now\n")
-	for range 6 {
-		l := alice.line()
-		assert.True(t, strings.HasSuffix(l, "\n"), "%q", l)
+	for _, want := range []string{
+		replyNoUser,
+		usageToText,
+		usageToName,
+		usageRename,
+		fmt.Sprintf(replyBadName, maxNameLen),
+		usageWho,
+	} {
+		require.True(t, strings.HasSuffix(want, "\n"), "%q", want)
+		assert.Equal(t, want, alice.line())
 	}
 	alice.nothing()
 }
