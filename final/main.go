@@ -96,15 +96,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // flagNames puts Config.validate's messages in the words of the flags
 // that set each field.
 var flagNames = strings.NewReplacer(
-	"Idle", "-idle",
-	"MaxLine", "-max-line",
-	"MaxUsers", "-max-users",
-	"RoomRate", "-room-rate",
-	"RoomBurst", "-room-burst",
-	"Rate", "-rate",
-	"Burst", "-burst",
-	"QueueBytes", "-queue-bytes",
-	"WriteTimeout", "-write-timeout",
+	"Config.Idle", "-idle",
+	"Config.MaxLine", "-max-line",
+	"Config.MaxUsers", "-max-users",
+	"Config.Rate", "-rate",
+	"Config.Burst", "-burst",
+	"Config.RoomRate", "-room-rate",
+	"Config.RoomBurst", "-room-burst",
+	"Config.QueueBytes", "-queue-bytes",
+	"Config.WriteTimeout", "-write-timeout",
 )
 
 func shutdown(s *Server, timeout time.Duration) {

@@ -53,32 +53,32 @@ func DefaultConfig() Config {
 }
 
 // validate reports the first limit that is out of range or that breaks
-// the budgets' arithmetic (see budget.go), in the words of Config's fields
-// (main.go puts them in the words of its flags).
+// the budgets' arithmetic (see budget.go), naming Config's fields (main.go
+// puts its messages in the words of the flags).
 func (c Config) validate() error {
 	worst := worstLine(c.MaxLine)
-	holdLine := fmt.Sprintf("must hold one longest line as delivered (3 × MaxLine + %d = %d bytes)", maxPrefix, worst)
+	holdLine := fmt.Sprintf("must hold one longest line as delivered (3 × Config.MaxLine + %d = %d bytes)", maxPrefix, worst)
 	switch {
 	case c.Idle < 0:
-		return errors.New("Idle must not be negative")
+		return errors.New("Config.Idle must not be negative")
 	case c.MaxLine < 1:
-		return errors.New("MaxLine must be at least 1")
+		return errors.New("Config.MaxLine must be at least 1")
 	case c.MaxUsers < 1:
-		return errors.New("MaxUsers must be at least 1")
+		return errors.New("Config.MaxUsers must be at least 1")
 	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
-		return errors.New("Rate must be a number of bytes per second, 0 or more")
+		return errors.New("Config.Rate must be a number of bytes per second, 0 or more")
 	case !(c.RoomRate >= 0) || math.IsInf(c.RoomRate, 0):
-		return errors.New("RoomRate must be a number of bytes per second, 0 or more")
+		return errors.New("Config.RoomRate must be a number of bytes per second, 0 or more")
 	case c.Rate > 0 && c.Burst < worst:
-		return errors.New("Burst " + holdLine)
+		return errors.New("Config.Burst " + holdLine)
 	case c.RoomRate > 0 && c.RoomBurst < worst:
-		return errors.New("RoomBurst " + holdLine)
+		return errors.New("Config.RoomBurst " + holdLine)
 	case c.QueueBytes < worst:
-		return errors.New("QueueBytes " + holdLine)
+		return errors.New("Config.QueueBytes " + holdLine)
 	case c.RoomRate > 0 && c.RoomBurst > c.QueueBytes:
-		return errors.New("RoomBurst must not exceed QueueBytes: the room's burst must fit in every user's queue")
+		return errors.New("Config.RoomBurst must not exceed Config.QueueBytes: the room's burst must fit in every user's queue")
 	case c.WriteTimeout <= 0:
-		return errors.New("WriteTimeout must be positive")
+		return errors.New("Config.WriteTimeout must be positive")
 	}
 	return nil
 }
