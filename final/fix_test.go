@@ -852,3 +852,33 @@ func TestFix13Limits(t *testing.T) {
 		assert.GreaterOrEqual(t, time.Since(start), minimum-10*time.Millisecond)
 	})
 }
+
+// TestUserStates walks a user through its life (user.go's state): it only
+// moves forward, send queues only while chatting or leaving, and after
+// Close nothing is queued or written.
+func TestUserStates(t *testing.T) {
+	server, peer := net.Pipe()
+	defer peer.Close()
+	u := NewUser(server, NewServer(DefaultConfig()))
+	received := make(chan []byte)
+	go func() { b, _ := io.ReadAll(peer); received <- b }()
+	state := func() state {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.state
+	}
+
+	require.Equal(t, chatting, state())
+	u.SendMsg("one\n")
+	u.stop(leftIdle)
+	assert.Equal(t, leaving, state())
+	u.stop(leftQuit) // the first reason wins
+	assert.Equal(t, leftIdle, u.leaveReason(nil))
+	u.SendMsg("two\n") // still queued while the session ends
+	u.Close(replyKicked)
+	assert.Equal(t, closed, state())
+	u.SendMsg("three\n") // nothing after Close
+	u.abort()            // nor back from closed
+	assert.Equal(t, closed, state())
+	assert.Equal(t, "one\ntwo\n"+replyKicked, string(<-received))
+}
