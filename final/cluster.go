@@ -12,9 +12,9 @@ package main
 // Server.mu held, so it may wait for the network.
 type cluster interface {
 	// join gives u, admitted, a name unique in the whole chat and announces
-	// it to everyone; it returns the reply to turn u away with, if any.
-	// It is responsible for Server.joining (see Online).
-	join(u *User) (reply string)
+	// it to everyone, or returns the rejection to turn u away with. It is
+	// responsible for Server.joining (see Online).
+	join(u *User) error
 	// leftLocked takes u off this instance's delivery list; Server.mu is
 	// held. It returns u's 下线 line, which leave then announces.
 	leftLocked(u *User) []byte

@@ -37,6 +37,9 @@ const (
 	replyUnavailable = "聊天暂时不可用（与 NATS 断开），连接将关闭\n"
 )
 
+// errUnavailable turns away a user who cannot join while NATS is gone.
+var errUnavailable = rejection{replyUnavailable}
+
 // member is a name's entry in the names bucket: enough for any instance to
 // list the user, reach it, and announce its 下线 if its instance dies.
 type member struct {
@@ -218,7 +221,7 @@ func (r *natsRoom) publish(line []byte, id string) error {
 	return err
 }
 
-func (r *natsRoom) join(u *User) string {
+func (r *natsRoom) join(u *User) error {
 	s := r.s
 	joined := func() {
 		s.mu.Lock()
@@ -227,7 +230,7 @@ func (r *natsRoom) join(u *User) string {
 	}
 	if r.isFenced() {
 		joined()
-		return replyUnavailable
+		return errUnavailable
 	}
 	sess := r.id + "-" + fmt.Sprint(r.seq.Add(1))
 	name, rev := u.Addr, uint64(0)
@@ -240,7 +243,7 @@ func (r *natsRoom) join(u *User) string {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			joined()
 			r.log.Warn("cannot claim a name", "err", err)
-			return replyUnavailable
+			return errUnavailable
 		}
 		name = fmt.Sprintf("%s#%d", u.Addr, i)
 	}
@@ -249,7 +252,7 @@ func (r *natsRoom) join(u *User) string {
 	if s.closing {
 		s.mu.Unlock()
 		r.free(keyOf(name), rev)
-		return replyClosing
+		return errClosing
 	}
 	u.Name, u.key = name, nameKey(name)
 	s.OnlineMap[name] = u
@@ -267,9 +270,9 @@ func (r *natsRoom) join(u *User) string {
 		delete(r.bySess, sess)
 		s.mu.Unlock()
 		r.free(keyOf(name), rev)
-		return replyUnavailable
+		return errUnavailable
 	}
-	return ""
+	return nil
 }
 
 func (r *natsRoom) create(key string, m member) (uint64, error) {

@@ -374,7 +374,7 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 				addr := &net.TCPAddr{IP: net.IPv4(10, 0, byte(i/250), byte(i%250+1)), Port: 40000 + i}
 				conn := &lineCountingConn{discardConn: discardConn{addr: addr}, line: []byte(": " + msg + "\n"), n: &got}
 				users[i] = NewUser(conn, servers[i%2])
-				require.Empty(b, servers[i%2].Online(users[i]))
+				require.NoError(b, servers[i%2].Online(users[i]))
 			}
 			// Everyone live: a first message has reached all.
 			servers[0].BroadCast(users[0], msg)
@@ -408,7 +408,7 @@ func TestClusterDefaultNameCollision(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(leave)
 		users[i] = NewUser(&discardConn{addr: addr}, s)
-		require.Empty(t, s.Online(users[i]))
+		require.NoError(t, s.Online(users[i]))
 		t.Cleanup(func() {
 			s.cluster.leave(users[i], s.Offline(users[i])) // no address budget here: no serveConn
 			users[i].Close("")
