@@ -333,7 +333,14 @@ func (s *session) connect(st *step) {
 			s.fatalf(st, "connect %s to %s: no such instance", st.who, st.to)
 		}
 	}
-	conn, err := net.DialTimeout("tcp", addr, Patience)
+	d := net.Dialer{Timeout: Patience}
+	if s.target.Instances != nil {
+		// Linux may give connections to two instances one local port, and
+		// then the second client's default name is "ADDR#2"; binding first
+		// gives each client a port of its own.
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		s.fatalf(st, "connect %s: %v", st.who, err)
 	}

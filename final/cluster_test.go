@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -127,7 +128,7 @@ func connectAll(t *testing.T, addrs []string, n int) []*client {
 	t.Helper()
 	var cs []*client
 	for i := range n {
-		c := dial(t, addrs[i%len(addrs)])
+		c := dialOwnPort(t, addrs[i%len(addrs)])
 		for _, o := range cs {
 			o.expect(c.prefix() + "已上线\n")
 		}
@@ -178,6 +179,22 @@ func TestClusterOrder(t *testing.T) {
 	}
 }
 
+// dialOwnPort is dial for a cluster. Linux may give two connections to
+// different ports (two instances) one local port, and then their default
+// names collide, rightly, so the second one is "ADDR#2" (see
+// TestClusterDefaultNameCollision). Binding before connecting gives each
+// client a port of its own, so a test can predict every default name.
+func dialOwnPort(t testing.TB, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: patience}
+	conn, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	c := &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn), addr: conn.LocalAddr().String()}
+	c.expect(c.prefix() + "已上线\n")
+	return c
+}
+
 // startChildArgs runs the program in a child process with these flags
 // (and -port of a free port) and waits for its "server listening" line.
 func startChildArgs(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
@@ -210,11 +227,11 @@ func TestClusterInstanceKilled(t *testing.T) {
 	url := startTestNATS(t)
 	n1, n2 := startInstance(t, url), startInstance(t, url)
 	victim, n3, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
-	alice, dave := dial(t, n1), dial(t, n2)
+	alice, dave := dialOwnPort(t, n1), dialOwnPort(t, n2)
 	alice.expect(dave.prefix() + "已上线\n")
 	alice.rename("alice")
-	bob := dial(t, n3)
-	carol := dial(t, n3)
+	bob := dialOwnPort(t, n3)
+	carol := dialOwnPort(t, n3)
 	bob.expect(carol.prefix() + "已上线\n")
 	for _, c := range []*client{alice, dave} {
 		c.expect(bob.prefix() + "已上线\n" + carol.prefix() + "已上线\n")
@@ -252,8 +269,8 @@ func TestClusterNATSHostKilled(t *testing.T) {
 	require.NoError(t, l.Close())
 	host, hostAddr, _ := startChildArgs(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
 	other, otherAddr, out := startChildArgs(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
-	alice := dial(t, hostAddr)
-	bob := dial(t, otherAddr)
+	alice := dialOwnPort(t, hostAddr)
+	bob := dialOwnPort(t, otherAddr)
 	alice.expect(bob.prefix() + "已上线\n")
 
 	require.NoError(t, host.Process.Signal(syscall.SIGKILL))
@@ -272,7 +289,7 @@ func TestClusterInstanceInterrupted(t *testing.T) {
 	url := startTestNATS(t)
 	n1 := startInstance(t, url)
 	inst, n2, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
-	alice, bob := dial(t, n1), dial(t, n2)
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
 	alice.expect(bob.prefix() + "已上线\n")
 	require.NoError(t, inst.Process.Signal(os.Interrupt))
 	assert.Equal(t, replyClosing, bob.closed())
@@ -315,7 +332,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	})
 	url := "nats://" + addr
 	n1, n2 := startInstance(t, url), startInstance(t, url)
-	alice, bob := dial(t, n1), dial(t, n2)
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
 	alice.expect(bob.prefix() + "已上线\n")
 	alice.rename("alice")
 	bob.send("rename aIice\n")
