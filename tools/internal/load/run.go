@@ -343,8 +343,8 @@ func (r *run) start(c net.Conn, ro role) {
 		}
 	case drainer, sender:
 		r.wg.Go(func() {
-			_, err := io.Copy(io.Discard, c)
-			r.lost(err)
+			_, _ = io.Copy(io.Discard, c)
+			r.lost()
 		})
 	}
 }
@@ -365,8 +365,10 @@ func (r *run) keepAlive(c net.Conn, line []byte) {
 	}
 }
 
-// lost counts a connection the server closed (not one we closed).
-func (r *run) lost(error) {
+// lost counts a connection the server closed (not one we closed). How
+// the read failed (EOF, a reset) does not matter: either way the server
+// dropped this user.
+func (r *run) lost() {
 	if !r.closing.Load() {
 		r.disconnected.Add(1)
 	}
@@ -418,7 +420,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 			}
 		}
 		if err != nil {
-			r.lost(err)
+			r.lost()
 			return
 		}
 	}
