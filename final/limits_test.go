@@ -176,7 +176,7 @@ func dialSmallWindow(t *testing.T, addr string) *client {
 	d := net.Dialer{Timeout: patience, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
 		if cerr := rc.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			err = setRcvBuf(fd, 4096)
 		}); cerr != nil {
 			return cerr
 		}
