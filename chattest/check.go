@@ -442,7 +442,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	if d.at >= len(steps) {
 		fmt.Fprintf(w, "%s→ 对话结束时：\n", indent)
 		for _, c := range r.s.order {
-			data, _, _ := c.stream.snapshot()
+			data, _, _ := c.stream.Snapshot()
 			if got := r.s.unread(&c.endpoint, data); got != "" {
 				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, strconv.Quote(got))
 			}

@@ -1,28 +1,20 @@
 package chattest
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
-)
 
-// The test binary re-runs itself as the server: with envServe set, Main
-// calls the chapter's own server code instead of running tests. The
-// chapter is not changed to be testable, and a server that spins, leaks or
-// panics takes only its own child process down with it.
-const (
-	envServe = "CHATTEST_SERVE" // "ip:port" to serve on
-	envArgs  = "CHATTEST_ARGS"  // JSON list of the transcript's server args
+	"im-workbook/chattest/proc"
 )
 
 // Main is a chapter's TestMain: in the child it runs serve(ip, port) (the
 // tutorial's NewServer(ip, port).Start()); otherwise it runs the tests.
+// The test binary re-runs itself as the server: the chapter is not
+// changed to be testable, and a server that spins, leaks or panics takes
+// only its own child process down with it.
 func Main(m *testing.M, serve func(ip string, port int)) {
 	MainArgs(m, func(ip string, port int, _ []string) { serve(ip, port) })
 }
@@ -38,27 +30,7 @@ func MainArgs(m *testing.M, serve func(ip string, port int, args []string)) {
 // started by [Child]; otherwise it returns at once. A TestMain that runs
 // the tests itself (say, through goleak.VerifyTestMain) calls it first,
 // then [Setup].
-func ServeIfChild(serve func(ip string, port int, args []string)) {
-	addr := os.Getenv(envServe)
-	if addr == "" {
-		return
-	}
-	host, p, err := net.SplitHostPort(addr)
-	port, err2 := strconv.Atoi(p)
-	if err != nil || err2 != nil {
-		fmt.Fprintf(os.Stderr, "chattest: bad %s=%q\n", envServe, addr)
-		os.Exit(2)
-	}
-	var args []string
-	if a := os.Getenv(envArgs); a != "" {
-		if err := json.Unmarshal([]byte(a), &args); err != nil {
-			fmt.Fprintf(os.Stderr, "chattest: bad %s: %v\n", envArgs, err)
-			os.Exit(2)
-		}
-	}
-	serve(host, port, args)
-	os.Exit(0)
-}
+func ServeIfChild(serve func(ip string, port int, args []string)) { proc.IfChild(serve, nil) }
 
 // Setup parses the test flags and lets more transcripts run at once than
 // there are cores (go test's default -parallel): they mostly wait on
@@ -91,33 +63,7 @@ func (c Child) Start(t testing.TB, args []string) *Target {
 		Addr:    srv.Addr,
 		Console: p.Out,
 		Skip:    srv.Console.pos,
-		Exited:  p.exited,
-		ExitErr: func() error { <-p.exited; return p.err },
+		Exited:  p.Exited(),
+		ExitErr: p.Err,
 	}
-}
-
-// freeAddr finds a loopback port that nothing listens on right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// afterLine finds the first complete line of data that starts with prefix
-// and returns the offset just past it.
-func afterLine(data []byte, prefix string) (int, bool) {
-	for off := 0; off < len(data); {
-		end := bytes.IndexByte(data[off:], '\n')
-		if end < 0 {
-			return 0, false
-		}
-		if bytes.HasPrefix(data[off:], []byte(prefix)) {
-			return off + end + 1, true
-		}
-		off += end + 1
-	}
-	return 0, false
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"im-workbook/chattest/proc"
 )
 
 // LearnerServer is a learner's chapter, built into a program that, like
@@ -175,7 +177,7 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 	}
 	cmd := exec.Command(ls.Bin)
 	cmd.Dir = ls.Dir
-	p, err := startProgram(cmd)
+	p, err := proc.Start(cmd)
 	if err != nil {
 		fail(fmt.Errorf("启动你的服务器失败：%v", err))
 	}
@@ -190,25 +192,25 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 	return &Target{
 		Addr:    ChapterAddr,
 		Console: p.Out,
-		Exited:  p.exited,
-		ExitErr: func() error { <-p.exited; return p.err },
+		Exited:  p.Exited(),
+		ExitErr: p.Err,
 	}
 }
 
 // waitListening waits until p listens on addr.
-func waitListening(p *Program, addr string, wait time.Duration) error {
+func waitListening(p *proc.Process, addr string, wait time.Duration) error {
 	_, port, _ := net.SplitHostPort(addr)
 	deadline := time.Now().Add(wait)
 	for {
 		if !p.Running() {
-			<-p.Out.done()
+			<-p.Out.Done()
 			how := "exit status 0"
-			if p.err != nil {
-				how = p.err.Error()
+			if p.Err() != nil {
+				how = p.Err().Error()
 			}
 			return fmt.Errorf("你的服务器还没在 %s 监听就退出了（%s）。它的输出：%q", addr, how, p.Out.Bytes())
 		}
-		ports, err := listeningPorts(p.cmd.Process.Pid)
+		ports, err := listeningPorts(p.Pid())
 		if errors.Is(err, errNoProc) {
 			return dialUntil(addr, wait, deadline)
 		}

@@ -2,7 +2,6 @@ package chattest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,99 +13,42 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// Programs under test other than servers (the tutorial's menu client) are
-// driven as a person at a terminal drives them: text typed on standard
-// input, standard output read as it comes. The test binary re-runs itself
-// as the program, as it does for a server (see [Main]): with envProgram
-// set, [ProgramIfChild] calls the program's own main instead of running
-// tests.
-const envProgram = "CHATTEST_PROGRAM" // JSON list of the program's arguments
+	"im-workbook/chattest/proc"
+)
 
 // ProgramIfChild runs run(args) and exits with status 0 when it returns,
 // if this process was started by a command from [Self]; otherwise it
 // returns at once. A TestMain calls it first, typically with a run that
 // sets os.Args and calls the package's main.
-func ProgramIfChild(run func(args []string)) {
-	a, ok := os.LookupEnv(envProgram)
-	if !ok {
-		return
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(a), &args); err != nil {
-		fmt.Fprintf(os.Stderr, "chattest: bad %s: %v\n", envProgram, err)
-		os.Exit(2)
-	}
-	run(args)
-	os.Exit(0)
-}
+func ProgramIfChild(run func(args []string)) { proc.IfChild(nil, run) }
 
 // Self returns a command that runs this test binary as the program under
 // test, with args (see [ProgramIfChild]).
-func Self(args ...string) *exec.Cmd {
-	a, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envProgram+"="+string(a))
-	return cmd
-}
+func Self(args ...string) *exec.Cmd { return proc.RunTest(os.Args[0], args...) }
 
 // Program is a running child process with a pipe to its standard input
-// and its standard output and standard error merged into one [Stream],
-// in the order it wrote them.
-type Program struct {
-	Out *Stream
+// and its standard output and standard error merged into one stream, in
+// the order it wrote them.
+type Program struct{ *proc.Process }
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{} // closed once the process has exited
-	err    error         // how it exited; written before exited is closed
-}
-
-// StartProgram starts cmd (its Stdin, Stdout and Stderr must be unset).
+// StartProgram starts cmd (its Stdin and Stdout must be unset).
 // The program is killed in t.Cleanup if it is still running.
 func StartProgram(t testing.TB, cmd *exec.Cmd) *Program {
 	t.Helper()
-	p, err := startProgram(cmd)
+	p, err := proc.Start(cmd)
 	if err != nil {
 		t.Fatalf("chattest: starting %s: %v", cmd.Path, err)
 	}
 	t.Cleanup(p.Kill)
-	return p
-}
-
-func startProgram(cmd *exec.Cmd) (*Program, error) {
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr in order
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
-	p := &Program{Out: NewStream(pr), cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-		<-p.Out.done() // the pipe ends once every writer (the child and any of its children) is gone
-		pr.Close()
-	}()
-	return p, nil
+	return &Program{p}
 }
 
 // Type writes text to the program's standard input in one write, as a
 // terminal does when Enter is pressed: type "hello\n" for a line.
 func (p *Program) Type(t testing.TB, text string) {
 	t.Helper()
-	if _, err := io.WriteString(p.stdin, text); err != nil {
+	if _, err := io.WriteString(p.In, text); err != nil {
 		t.Fatalf("chattest: typing %q: %v", text, err)
 	}
 }
@@ -115,7 +57,7 @@ func (p *Program) Type(t testing.TB, text string) {
 // start of a line on a terminal.
 func (p *Program) CloseInput(t testing.TB) {
 	t.Helper()
-	if err := p.stdin.Close(); err != nil {
+	if err := p.In.Close(); err != nil {
 		t.Fatalf("chattest: closing standard input: %v", err)
 	}
 }
@@ -125,33 +67,11 @@ func (p *Program) CloseInput(t testing.TB) {
 func (p *Program) Exit(t testing.TB) error {
 	t.Helper()
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(Patience):
-		t.Fatalf("chattest: %s is still running after %v", p.cmd.Path, Patience)
+		t.Fatalf("chattest: %s is still running after %v", p.Name(), Patience)
 	}
-	return p.err
-}
-
-// Running reports whether the program has not exited yet.
-func (p *Program) Running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// Signal sends sig to the program: os.Interrupt, say, as Ctrl-C does on
-// a terminal, or a server's shutdown signal.
-func (p *Program) Signal(sig os.Signal) error {
-	return p.cmd.Process.Signal(sig)
-}
-
-// Kill kills the program if it is still running and waits until it is gone.
-func (p *Program) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	return p.Err()
 }
 
 // Watch reads a [Stream] in order, as a person reads a terminal or nc's
@@ -161,13 +81,13 @@ func (p *Program) Kill() {
 // the program does not fix how the two interleave.
 type Watch struct {
 	name string // for messages
-	s    *Stream
+	s    *proc.Stream
 	pos  int // bytes of s already accounted for
 }
 
 // NewWatch reads s from its start; name says whose stream it is in
 // failure messages.
-func NewWatch(name string, s *Stream) *Watch {
+func NewWatch(name string, s *proc.Stream) *Watch {
 	return &Watch{name: name, s: s}
 }
 
@@ -178,7 +98,7 @@ func (w *Watch) Fork(name string) *Watch {
 
 // Rest returns the bytes that have arrived after the watch's place.
 func (w *Watch) Rest() string {
-	data, _, _ := w.s.snapshot()
+	data, _, _ := w.s.Snapshot()
 	return string(data[w.pos:])
 }
 
@@ -196,7 +116,7 @@ func (w *Watch) wait(done func(rest []byte) (n int, ok bool)) error {
 	deadline := time.NewTimer(Patience)
 	defer deadline.Stop()
 	for {
-		data, changed, err := w.s.snapshot()
+		data, changed, err := w.s.Snapshot()
 		if n, ok := done(data[w.pos:]); ok {
 			w.pos += n
 			return nil
@@ -388,12 +308,7 @@ type Server struct {
 // line that starts with ready (default "server listening...").
 func ServeBinary(t testing.TB, path, ready string, args ...string) *Server {
 	t.Helper()
-	a, _ := json.Marshal(args)
-	return ServeCommand(t, ready, func(addr string) *exec.Cmd {
-		cmd := exec.Command(path, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
-		return cmd
-	})
+	return ServeCommand(t, ready, func(addr string) *exec.Cmd { return proc.ServeTest(path, addr, args...) })
 }
 
 // ServeCommand runs the command that command returns for addr, a free
@@ -406,33 +321,12 @@ func ServeCommand(t testing.TB, ready string, command func(addr string) *exec.Cm
 	if ready == "" {
 		ready = "server listening..."
 	}
-	var lastErr error
-	for try := 0; try < 3; try++ { // a free port can be taken between our check and the child's listen
-		s, err := serveCommand(ready, command)
-		if err == nil {
-			t.Cleanup(s.Program.Kill)
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("chattest: starting the server: %v", lastErr)
-	return nil
-}
-
-func serveCommand(ready string, command func(addr string) *exec.Cmd) (*Server, error) {
-	addr, err := freeAddr()
+	s, err := proc.Serve(command, proc.LineStarting(ready), Patience)
 	if err != nil {
-		return nil, err
+		t.Fatalf("chattest: starting the server: %v", err)
 	}
-	p, err := startProgram(command(addr))
-	if err != nil {
-		return nil, err
-	}
-	console := NewWatch("server console", p.Out)
-	err = console.wait(func(rest []byte) (int, bool) { return afterLine(rest, ready) })
-	if err != nil {
-		p.Kill()
-		return nil, fmt.Errorf("waiting for %q: %v", ready, err)
-	}
-	return &Server{Addr: addr, Program: p, Console: console}, nil
+	t.Cleanup(s.Kill)
+	console := NewWatch("server console", s.Out)
+	console.pos = s.Ready
+	return &Server{Addr: s.Addr, Program: &Program{s.Process}, Console: console}
 }

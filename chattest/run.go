@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"im-workbook/chattest/proc"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected parts of testdata transcripts from what was observed")
@@ -33,7 +35,7 @@ var (
 // Target is a running server that a transcript talks to.
 type Target struct {
 	Addr    string          // host:port to dial
-	Console *Stream         // the server's stdout and stderr, merged; nil if not captured
+	Console *proc.Stream    // the server's stdout and stderr, merged; nil if not captured
 	Skip    int             // console bytes already accounted for (the ready line)
 	Exited  <-chan struct{} // closed when the server process has exited; nil if never
 	ExitErr func() error    // after Exited: how it exited
@@ -138,7 +140,7 @@ type difference struct {
 // it (after placeholders are put in) the steps have accounted for.
 type endpoint struct {
 	name   string
-	stream *Stream
+	stream *proc.Stream
 	pos    int
 	filler string // bytes a "may see … any number of times" step lets through
 }
@@ -324,7 +326,7 @@ func (s *session) connect(st *step) {
 	s.t.Cleanup(func() { _ = tcp.Close() })
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	s.ports[port] = st.who
-	c := &client{endpoint: endpoint{name: st.who, stream: NewStream(tcp)}, conn: tcp}
+	c := &client{endpoint: endpoint{name: st.who, stream: proc.NewStream(tcp)}, conn: tcp}
 	s.clients[st.who] = c
 	s.order = append(s.order, c)
 }
@@ -411,7 +413,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 	deadline := time.NewTimer(Patience)
 	defer deadline.Stop()
 	for {
-		data, changed, err := ep.stream.snapshot()
+		data, changed, err := ep.stream.Snapshot()
 		got := s.unread(ep, data)
 		if len(got) >= n {
 			return got, true
@@ -438,7 +440,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 func (s *session) settle(ep *endpoint) string {
 	deadline := time.Now().Add(Patience)
 	for {
-		data, changed, err := ep.stream.snapshot()
+		data, changed, err := ep.stream.Snapshot()
 		got := s.unread(ep, data)
 		wait := settle
 		if got == "" {
@@ -458,7 +460,7 @@ func (s *session) settle(ep *endpoint) string {
 // nothing waits Quiet and returns any bytes that arrived unread.
 func (s *session) nothing(ep *endpoint) string {
 	time.Sleep(Quiet)
-	data, _, _ := ep.stream.snapshot()
+	data, _, _ := ep.stream.Snapshot()
 	return s.unread(ep, data)
 }
 
@@ -467,7 +469,7 @@ func (s *session) disconnected(st *step) {
 	c := s.client(st)
 	deadline := time.After(Patience)
 	for {
-		data, changed, err := c.stream.snapshot()
+		data, changed, err := c.stream.Snapshot()
 		if got := s.unread(&c.endpoint, data); got != "" {
 			s.diff.got = got
 			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
@@ -526,7 +528,7 @@ func (s *session) finalCheck() {
 	time.Sleep(Quiet)
 	var msgs []string
 	for _, ep := range eps {
-		data, _, _ := ep.stream.snapshot()
+		data, _, _ := ep.stream.Snapshot()
 		if got := s.unread(ep, data); got != "" {
 			if s.update {
 				ep.pos += len(got)

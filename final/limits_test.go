@@ -22,6 +22,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // scaled is DefaultConfig divided by 16, with the same ratios: RoomBurst
@@ -531,34 +534,23 @@ func TestIssue10SlowNoticeOnItsOwnLine(t *testing.T) {
 // Finding 8: a log line to a console whose reader has gone killed the
 // server with SIGPIPE.
 func TestIssue10NoSIGPIPEOnClosedConsole(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	_, port, _ := net.SplitHostPort(addr)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRunMain+"=-v -port="+port)
-	out := &syncBuffer{ready: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = out, w
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	srv := chattest.ServeCommand(t, "server listening", func(addr string) *exec.Cmd {
+		cmd := proc.ServeTest(os.Args[0], addr, "-v") // this test binary as the server, see TestMain
+		cmd.Stderr = w
+		return cmd
+	})
 	require.NoError(t, w.Close())
-	select {
-	case <-out.ready:
-	case <-time.After(patience):
-		t.Fatalf("the child did not start: %s", out)
-	}
 	require.NoError(t, r.Close()) // the console is gone
 	// Each connection logs a line (-v): the first write gets EPIPE.
 	for range 3 {
-		c := dial(t, addr)
+		c := dial(t, srv.Addr)
 		c.send("hi\n")
 		c.expect(c.prefix() + "hi\n")
 	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait(), "the server did not exit cleanly: %s", out)
+	require.NoError(t, srv.Program.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.Program.Exit(t), "the server did not exit cleanly: %s", srv.Program.Out.Bytes())
 }
 
 // A who reply is paid for before it is built (so that users waiting for

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -18,12 +17,6 @@ import (
 // child process for each transcript (and the signal tests start it too).
 // In the parent, goleak fails the run if any test leaves a goroutine.
 func TestMain(m *testing.M) {
-	if args := os.Getenv(envRunMain); args != "" { // see startChild
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, strings.Fields(args), os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
 	chattest.ServeIfChild(func(ip string, port int, args []string) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -34,6 +27,13 @@ func TestMain(m *testing.M) {
 	})
 	chattest.Setup()
 	goleak.VerifyTestMain(m)
+}
+
+// startChild runs this test binary as the server in a child process on a
+// free port, as the transcripts do.
+func startChild(t *testing.T) *chattest.Server {
+	t.Helper()
+	return chattest.ServeBinary(t, os.Args[0], "server listening")
 }
 
 // Every testdata/*.txt is a transcript run against a fresh child server;

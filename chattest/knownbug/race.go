@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // RaceOnUserMap 故意制造第 6 章起的数据竞争，并检查竞态检测器报告了它。
@@ -75,7 +76,7 @@ func dial(t *testing.T, addr, name string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &client{Watch: chattest.NewWatch(name, chattest.NewStream(c)), conn: c}
+	return &client{Watch: chattest.NewWatch(name, proc.NewStream(c)), conn: c}
 }
 
 // types writes text to the server in one write.

@@ -112,7 +112,7 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 	}
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
-	cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.addr, d, mode, s.pid(), timeout
+	cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.Addr, d, mode, s.Pid(), timeout
 	if k.name == "ch08" {
 		cfg.KeepAlive = keepAlive
 	}
@@ -140,7 +140,7 @@ func (rep *report) idle(ctx context.Context, k kind) *load.IdleResult {
 	}
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
-	cfg := load.IdleConfig{Addr: s.addr, Dialect: d, Users: users, Pid: s.pid(), Timeout: idleTimeout}
+	cfg := load.IdleConfig{Addr: s.Addr, Dialect: d, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
 	switch k.name {
 	case "ch08":
 		cfg.Timeout = ch08Idle
@@ -173,7 +173,7 @@ func (rep *report) leave(ctx context.Context, k kind) (*load.LeaveResult, string
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
 	res, err := load.Leave(ctx, load.LeaveConfig{
-		Addr: s.addr, Dialect: d, Users: p.leaveUsers, Pid: s.pid(),
+		Addr: s.Addr, Dialect: d, Users: p.leaveUsers, Pid: s.Pid(),
 		After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,
 	})
 	crashed, how := s.crashed()

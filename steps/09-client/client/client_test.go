@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // serverBin is the chapter's server: the module root's test binary, which
@@ -112,7 +113,7 @@ func (c *chat) observe(t *testing.T) *observer {
 	conn, err := net.Dial("tcp", c.srv.Addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	o := &observer{conn: conn, addr: conn.LocalAddr().String(), seen: chattest.NewWatch("observer", chattest.NewStream(conn))}
+	o := &observer{conn: conn, addr: conn.LocalAddr().String(), seen: chattest.NewWatch("observer", proc.NewStream(conn))}
 	o.seen.Next(t, msg(o.addr, o.addr, "已上线"))
 	return o
 }
