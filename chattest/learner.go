@@ -154,13 +154,13 @@ func compilerMessage(out []byte, err error) string {
 // Start runs the learner's program, waits until it listens on
 // [ChapterAddr], and stops it in t.Cleanup. The caller holds
 // [LockChapterPort].
-func (ls *LearnerServer) Start(t testing.TB) *Target {
+func (ls *LearnerServer) Start(t testing.TB) *Server {
 	t.Helper()
 	return ls.start(t, nil)
 }
 
 // start implements [StartFunc] for Start.
-func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
+func (ls *LearnerServer) start(t testing.TB, _ []string) *Server {
 	t.Helper()
 	fail := func(err error) {
 		ls.err = err
@@ -189,12 +189,7 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 	if err := waitListening(p, ChapterAddr, wait); err != nil {
 		fail(err)
 	}
-	return &Target{
-		Addr:    ChapterAddr,
-		Console: p.Out,
-		Exited:  p.Exited(),
-		ExitErr: p.Err,
-	}
+	return &Server{Addr: ChapterAddr, Program: &Program{p}, Console: NewWatch("server console", p.Out)}
 }
 
 // waitListening waits until p listens on addr.

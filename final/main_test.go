@@ -17,16 +17,17 @@ import (
 // child process for each transcript (and the signal tests start it too).
 // In the parent, goleak fails the run if any test leaves a goroutine.
 func TestMain(m *testing.M) {
-	chattest.ServeIfChild(func(ip string, port int, args []string) {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		args = append([]string{"-ip", ip, "-port", strconv.Itoa(port)}, args...)
-		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
-			os.Exit(code)
-		}
+	chattest.Main(m, chattest.Roles{
+		Serve: func(ip string, port int, args []string) {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			args = append([]string{"-ip", ip, "-port", strconv.Itoa(port)}, args...)
+			if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
+				os.Exit(code)
+			}
+		},
+		Tests: func(m *testing.M) { goleak.VerifyTestMain(m) },
 	})
-	chattest.Setup()
-	goleak.VerifyTestMain(m)
 }
 
 // startChild runs this test binary as the server in a child process on a
@@ -39,5 +40,5 @@ func startChild(t *testing.T) *chattest.Server {
 // Every testdata/*.txt is a transcript run against a fresh child server;
 // go test -update rewrites their expectations from what was observed.
 func TestTranscripts(t *testing.T) {
-	chattest.RunDirOn(t, "testdata", chattest.Child{Ready: "server listening"}.Start)
+	chattest.RunDir(t, "testdata", chattest.Child{Ready: "server listening"}.Start)
 }

@@ -52,7 +52,7 @@ func RaceOnUserMap(t *testing.T, start chattest.StartFunc) {
 	carol.Expect(t, "已上线\n")
 
 	// A whole report runs from its WARNING line to a closing row of '='.
-	console := chattest.NewWatch("server console", srv.Console)
+	console := srv.Console
 	console.Expect(t, "WARNING: DATA RACE\n")
 	report := console.Expect(t, "\n==================\n")
 	t.Logf("服务器控制台上的竞态报告：\nWARNING: DATA RACE\n%s", report)

@@ -42,20 +42,24 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	chattest.ProgramIfChild(func(args []string) { // TestProcess runs main itself
-		os.Args = append(os.Args[:1], args...)
-		main()
+	chattest.Main(m, chattest.Roles{
+		Program: func(args []string) { // TestProcess runs main itself
+			os.Args = append(os.Args[:1], args...)
+			main()
+		},
+		Tests: func(m *testing.M) {
+			dir, err := os.MkdirTemp("", "final-client-test-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			binDir = dir
+			goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+				os.RemoveAll(dir)
+				os.Exit(code)
+			}))
+		},
 	})
-	dir, err := os.MkdirTemp("", "final-client-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}))
 }
 
 // output is what a program or a connection produced: read in order

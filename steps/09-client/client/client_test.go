@@ -39,12 +39,13 @@ var learnerClient string
 func TestMain(m *testing.M) {
 	// In a child started by chattest.Self, be the client: the tutorial's
 	// main, with the command line the test chose.
-	chattest.ProgramIfChild(func(args []string) {
-		os.Args = append([]string{os.Args[0]}, args...)
-		main()
+	chattest.Main(m, chattest.Roles{
+		Program: func(args []string) {
+			os.Args = append([]string{os.Args[0]}, args...)
+			main()
+		},
+		Tests: func(m *testing.M) { os.Exit(run(m)) },
 	})
-	chattest.Setup()
-	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
