@@ -58,10 +58,10 @@ func (rep *report) runAll(ctx context.Context) error {
 	p := rep.params
 	for _, k := range rep.kinds {
 		o := rep.out[k.name]
-		fan := load.Config{Readers: p.fanReaders, Senders: p.fanSenders, Lines: p.fanLines, Size: p.fanSize}
+		fan := p.fan.config()
 		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, load.Lockstep, runTimeout)
 		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, load.Burst, runTimeout)
-		st := load.Config{Readers: p.stReaders, Senders: p.stSenders, Lines: p.stLines, Size: p.stSize}
+		st := p.stalled.config()
 		timeout := runTimeout
 		if k.name == "ncat" {
 			timeout = ncatStalled
