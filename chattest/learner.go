@@ -24,7 +24,7 @@ type LearnerServer struct {
 	Dir string // the learner's code
 	Bin string // the program built from it
 	// ListenTimeout is how long it may take to listen; 0 means
-	// [ListenTimeout].
+	// [defaultListenTimeout].
 	ListenTimeout time.Duration
 	// PortWait is how long to wait for port 8888 to be free when another
 	// program holds it: 0 reports that at once, as a learner wants; tests
@@ -34,8 +34,8 @@ type LearnerServer struct {
 	err error // why a server could not be started; it ends the whole check
 }
 
-// ListenTimeout is how long a learner's server may take to listen.
-var ListenTimeout = 10 * time.Second
+// defaultListenTimeout is how long a learner's server may take to listen.
+var defaultListenTimeout = 10 * time.Second
 
 // BuildServer builds the learner's chapter in dir into outDir, the way
 // the tutorial does: go build with the list of the server's .go files
@@ -184,7 +184,7 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Server {
 	t.Cleanup(p.Kill)
 	wait := ls.ListenTimeout
 	if wait == 0 {
-		wait = ListenTimeout
+		wait = defaultListenTimeout
 	}
 	if err := waitListening(p, ChapterAddr, wait); err != nil {
 		fail(err)

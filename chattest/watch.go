@@ -34,8 +34,8 @@ func (w *Watch) Fork(name string) *Watch {
 	return &Watch{name: name, s: w.s, pos: w.pos}
 }
 
-// Rest returns the bytes that have arrived after the watch's place.
-func (w *Watch) Rest() string {
+// unread returns the bytes that have arrived after the watch's place.
+func (w *Watch) unread() string {
 	data, _, _ := w.s.Snapshot()
 	return string(data[w.pos:])
 }
@@ -43,7 +43,7 @@ func (w *Watch) Rest() string {
 // Skip moves the watch's place past every byte that has arrived and
 // returns them.
 func (w *Watch) Skip() string {
-	rest := w.Rest()
+	rest := w.unread()
 	w.pos += len(rest)
 	return rest
 }
@@ -65,7 +65,7 @@ func (w *Watch) wait(done func(rest []byte) (n int, ok bool)) error {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			return fmt.Errorf("nothing matched within %v; unread: %q", Patience, w.Rest())
+			return fmt.Errorf("nothing matched within %v; unread: %q", Patience, w.unread())
 		}
 	}
 }
@@ -174,7 +174,7 @@ func (w *Watch) NextLines(t testing.TB, lines ...string) {
 func (w *Watch) Nothing(t testing.TB) {
 	t.Helper()
 	time.Sleep(Quiet)
-	if rest := w.Rest(); rest != "" {
+	if rest := w.unread(); rest != "" {
 		t.Fatalf("%s: expected nothing more, got %q", w.name, rest)
 	}
 }
