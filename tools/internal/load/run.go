@@ -179,6 +179,36 @@ type run struct {
 
 func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
+// newRun prepares a run of cfg: Senders × Lines lines, each sender
+// acknowledged line by line (lockstep). Paced, it dials at most
+// DialParallel users ahead of their welcome.
+func newRun(cfg Config, paced bool) *run {
+	total := cfg.Senders * cfg.Lines
+	r := &run{cfg: cfg, paced: paced, base: time.Now(), total: total, allDone: make(chan struct{}), quit: make(chan struct{}),
+		sentAt: make([]atomic.Int64, total), recvAt: make([]atomic.Int64, total), acks: make([]chan int, cfg.Senders)}
+	for i := range r.acks {
+		r.acks[i] = make(chan int, cfg.Lines)
+	}
+	return r
+}
+
+// some is n connections of one role.
+type some struct {
+	role role
+	n    int
+}
+
+// roles lists the connections' roles, in dialling order.
+func roles(groups ...some) []role {
+	var out []role
+	for _, g := range groups {
+		for range g.n {
+			out = append(out, g.role)
+		}
+	}
+	return out
+}
+
 // Run performs one fan-out run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
@@ -190,20 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	r := &run{
-		cfg:     cfg,
-		paced:   true,
-		base:    time.Now(),
-		total:   cfg.Senders * cfg.Lines,
-		allDone: make(chan struct{}),
-		quit:    make(chan struct{}),
-	}
-	r.sentAt = make([]atomic.Int64, r.total)
-	r.recvAt = make([]atomic.Int64, r.total)
-	r.acks = make([]chan int, cfg.Senders)
-	for i := range r.acks {
-		r.acks[i] = make(chan int, cfg.Lines)
-	}
+	r := newRun(cfg, true)
 	res := &Result{Expected: int64(cfg.Readers) * int64(r.total)}
 	var cpu0 time.Duration
 	proc := Proc{cfg.Pid}
@@ -214,17 +231,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	roles := make([]role, 0, cfg.Readers+cfg.Senders+cfg.Stalled)
-	roles = append(roles, observer)
-	for range cfg.Readers - 1 {
-		roles = append(roles, reader)
-	}
-	for range cfg.Senders {
-		roles = append(roles, sender)
-	}
-	for range cfg.Stalled {
-		roles = append(roles, stalled)
-	}
+	roles := roles(some{observer, 1}, some{reader, cfg.Readers - 1}, some{sender, cfg.Senders}, some{stalled, cfg.Stalled})
 	conns := r.connect(ctx, roles, res)
 	defer r.closeAll(conns)
 	res.ConnectTime = time.Since(r.base)

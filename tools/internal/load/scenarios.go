@@ -68,13 +68,9 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if res.RSSBefore, err = proc.RSS(); err != nil {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
-	r := &run{cfg: c, paced: cfg.Paced, base: time.Now(), allDone: make(chan struct{}), quit: make(chan struct{})}
-	roles := []role{observer}
-	for range cfg.Users - 1 {
-		roles = append(roles, drainer)
-	}
+	r := newRun(c, cfg.Paced)
 	var fr Result
-	conns := r.connect(ctx, roles, &fr)
+	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &fr)
 	defer r.closeAll(conns)
 	res.Users, res.Refused, res.RefusedErr = fr.Clients, fr.Refused, fr.RefusedErr
 	res.Joined, res.ConnectTime = fr.Joined, time.Since(r.base)
@@ -155,19 +151,9 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	c.defaults()
 	cctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	r := &run{cfg: c, paced: true, base: time.Now(), total: cfg.Users, allDone: make(chan struct{}), quit: make(chan struct{})}
-	r.sentAt = make([]atomic.Int64, r.total)
-	r.recvAt = make([]atomic.Int64, r.total)
-	r.acks = make([]chan int, cfg.Users)
-	for i := range r.acks {
-		r.acks[i] = make(chan int, 1)
-	}
-	roles := []role{observer}
-	for range cfg.Users - 1 {
-		roles = append(roles, drainer)
-	}
+	r := newRun(c, true)
 	var fr Result
-	conns := r.connect(cctx, roles, &fr)
+	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &fr)
 	res := &LeaveResult{Users: fr.Clients, Refused: fr.Refused, RefusedErr: fr.RefusedErr}
 	if fr.Joined {
 		for i, conn := range conns {
