@@ -187,7 +187,7 @@ func (rep *report) measures() []measure {
 			case r == nil:
 				return none()
 			case r.Gone:
-				return cell{fmt.Sprintf("crashed at %d users", r.Users), math.NaN()}
+				return cell{fmt.Sprintf("crashed at %d users", r.Clients), math.NaN()}
 			case !r.Settled: // mid-announcement: not a figure to compare
 				return cell{fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024), math.NaN()}
 			default:
@@ -197,18 +197,18 @@ func (rep *report) measures() []measure {
 			if f == nil || f.idle == nil {
 				return false, false
 			}
-			return f.idle.Users >= 5000 && f.idle.PerUser() <= 10*1024, true
+			return f.idle.Clients >= 5000 && f.idle.PerUser() <= 10*1024, true
 		}},
 		measure{name: "users connected / welcomed", cell: func(o *outcome) cell {
 			r := o.idle
 			if r == nil {
 				return none()
 			}
-			t := fmt.Sprintf("%d / %d", r.Users, r.JoinsSeen)
+			t := fmt.Sprintf("%d / %d", r.Clients, r.JoinsSeen)
 			if !r.Settled {
 				t += " (still busy when measured)"
 			}
-			return cell{t, float64(r.Users)}
+			return cell{t, float64(r.Clients)}
 		}},
 		measure{scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
 			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: func(o *outcome) cell {
@@ -378,7 +378,7 @@ func (rep *report) notes() []string {
 			notes = append(notes, fmt.Sprintf("%s refused %d of %d idle users (%s).", n, o.idle.Refused, rep.params.idleUsers, o.idle.RefusedErr))
 		}
 		if o.idle != nil && !o.idle.Settled && !o.idle.Gone {
-			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Users))
+			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Clients))
 		}
 		if o.leave != nil && !o.leave.Spoke {
 			notes = append(notes, fmt.Sprintf("%s: in scenario 4 not every user's line arrived before they quit.", n))

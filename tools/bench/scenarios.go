@@ -159,7 +159,7 @@ func (rep *report) idle(ctx context.Context, k kind) *load.IdleResult {
 		return nil
 	}
 	logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",
-		k.name, res.Users, res.PerUser()/1024, res.Settled)
+		k.name, res.Clients, res.PerUser()/1024, res.Settled)
 	return res
 }
 

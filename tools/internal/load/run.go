@@ -95,15 +95,19 @@ func (c *Config) defaults() {
 	}
 }
 
-// Result is what a fan-out run measured.
-type Result struct {
+// Connected is how connecting a run's users went, in every kind of run.
+type Connected struct {
 	Clients     int           // connections opened
 	Refused     int           // connections the server refused or reset while connecting
 	RefusedErr  string        // the first such error
 	Joined      bool          // the observer saw every client come online
 	Unwelcomed  bool          // connecting stopped: the server went welcomeWait without announcing a user
 	ConnectTime time.Duration // first dial until the observer saw everyone join
+}
 
+// Result is what a fan-out run measured.
+type Result struct {
+	Connected
 	Expected        int64 // lines the readers should get: Readers × Senders × Lines
 	Delivered       int64 // lines the readers got intact and attributed (each once per reader)
 	Corrupt         int64 // lines that arrived damaged
@@ -232,9 +236,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	roles := roles(some{observer, 1}, some{reader, cfg.Readers - 1}, some{sender, cfg.Senders}, some{stalled, cfg.Stalled})
-	conns := r.connect(ctx, roles, res)
+	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
-	res.ConnectTime = time.Since(r.base)
 
 	if res.Joined && r.total > 0 {
 		r.send(ctx, conns, roles, res)
@@ -257,7 +260,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // connect returns once it has (res.Joined), or at the timeout. Paced, at
 // most DialParallel users are dialled and not yet welcomed; otherwise
 // DialParallel dials run at once, whatever the server makes of them.
-func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn {
+func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
+	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
 	dialOne := func(i int) {
 		c, err := r.dial(ctx, roles[i])
@@ -307,7 +311,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn
 }
 
 // opened records the outcome of dialling connection i.
-func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Result) {
+func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Connected) {
 	if err != nil {
 		res.Refused++
 		if res.RefusedErr == "" {

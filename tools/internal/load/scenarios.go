@@ -32,12 +32,8 @@ type IdleConfig struct {
 
 // IdleResult is what an idle run measured.
 type IdleResult struct {
-	Users        int // connected
-	Refused      int
-	RefusedErr   string
-	Joined       bool // the observer saw every user come online
-	JoinsSeen    int  // users the observer saw come online, itself included
-	ConnectTime  time.Duration
+	Connected          // Clients: the users connected
+	JoinsSeen    int   // users the observer saw come online, itself included
 	Settled      bool  // the server's CPU went quiet before RSS was taken
 	RSSBefore    int64 // bytes, before the first dial
 	RSSAfter     int64
@@ -47,10 +43,10 @@ type IdleResult struct {
 
 // PerUser is the RSS growth per connected user, in bytes.
 func (r *IdleResult) PerUser() float64 {
-	if r.Users == 0 || r.Gone {
+	if r.Clients == 0 || r.Gone {
 		return 0
 	}
-	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Users)
+	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Clients)
 }
 
 // Idle performs an idle-memory run.
@@ -69,11 +65,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
 	r := newRun(c, cfg.Paced)
-	var fr Result
-	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &fr)
+	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
 	defer r.closeAll(conns)
-	res.Users, res.Refused, res.RefusedErr = fr.Clients, fr.Refused, fr.RefusedErr
-	res.Joined, res.ConnectTime = fr.Joined, time.Since(r.base)
 	res.JoinsSeen = int(r.joins.Load())
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
@@ -134,12 +127,10 @@ type LeaveConfig struct {
 
 // LeaveResult is what a leaving run measured.
 type LeaveResult struct {
-	Users      int
-	Refused    int
-	RefusedErr string
-	Spoke      bool          // the observer saw every user's line before they quit
-	CPU        time.Duration // server CPU time over the window
-	Gone       bool          // the server process had ended by the end of the window
+	Connected
+	Spoke bool          // the observer saw every user's line before they quit
+	CPU   time.Duration // server CPU time over the window
+	Gone  bool          // the server process had ended by the end of the window
 }
 
 // Leave performs a leaving run.
@@ -152,16 +143,15 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	r := newRun(c, true)
-	var fr Result
-	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &fr)
-	res := &LeaveResult{Users: fr.Clients, Refused: fr.Refused, RefusedErr: fr.RefusedErr}
-	if fr.Joined {
+	res := &LeaveResult{}
+	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	if res.Joined {
 		for i, conn := range conns {
 			if conn != nil {
 				_, _ = conn.Write(append(Line(i, 0, c.Size), '\n'))
 			}
 		}
-		want := int64(fr.Clients)
+		want := int64(res.Clients)
 		if !cfg.Dialect.Echo {
 			want-- // the observer does not get its own line
 		}
