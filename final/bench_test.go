@@ -33,8 +33,8 @@ func BenchmarkBroadcast(b *testing.B) {
 			for i := range users {
 				addr := &net.TCPAddr{IP: net.IPv4(10, 0, byte(i/250), byte(i%250+1)), Port: 40000 + i}
 				users[i] = NewUser(&discardConn{addr: addr}, s)
-				if reply := s.Online(users[i]); reply != "" {
-					b.Fatal(reply)
+				if err := s.Online(users[i]); err != nil {
+					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()

@@ -49,13 +49,14 @@ const (
 	cmdWho                   // who
 	cmdRename                // rename NAME
 	cmdTo                    // to NAME message
-	cmdUsage                 // a malformed command: text is the reply
+	cmdUsage                 // a malformed command: reply says how to write it
 )
 
 type command struct {
-	kind cmdKind
-	name string // rename: the new name; to: the recipient
-	text string // say, to: the message; usage: the reply to send back
+	kind  cmdKind
+	name  string // rename: the new name; to: the recipient
+	text  string // say, to: the message
+	reply string // usage: what to send back instead
 }
 
 // parseCommand reads one line the user typed, already sanitized and
@@ -79,7 +80,7 @@ func parseCommand(msg string) command {
 	switch word {
 	case "who":
 		if rest != "" {
-			return command{kind: cmdUsage, text: usageWho}
+			return command{kind: cmdUsage, reply: usageWho}
 		}
 		return command{kind: cmdWho}
 	case "rename":
@@ -93,21 +94,21 @@ func parseCommand(msg string) command {
 
 func renameCommand(name string) command {
 	if name == "" {
-		return command{kind: cmdUsage, text: usageRename}
+		return command{kind: cmdUsage, reply: usageRename}
 	}
 	name, ok := validName(name)
 	if !ok {
-		return command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}
+		return command{kind: cmdUsage, reply: fmt.Sprintf(replyBadName, maxNameLen)}
 	}
 	return command{kind: cmdRename, name: name}
 }
 
 func toCommand(name, text string) command {
 	if name == "" {
-		return command{kind: cmdUsage, text: usageToName}
+		return command{kind: cmdUsage, reply: usageToName}
 	}
 	if text == "" {
-		return command{kind: cmdUsage, text: usageToText}
+		return command{kind: cmdUsage, reply: usageToText}
 	}
 	// Fix 7: the message is the rest of the line exactly as typed, not its
 	// words joined again with a trailing space.

@@ -330,20 +330,20 @@ func TestFix06WholeWordCommands(t *testing.T) {
 		{"who", command{kind: cmdWho}},
 		{"whoever", command{kind: cmdSay, text: "whoever"}},
 		{"who's there?", command{kind: cmdSay, text: "who's there?"}},
-		{"who is here", command{kind: cmdUsage, text: usageWho}},
+		{"who is here", command{kind: cmdUsage, reply: usageWho}},
 		{"rename bob", command{kind: cmdRename, name: "bob"}},
 		{"rename|bob", command{kind: cmdRename, name: "bob"}},
 		{"rename\t bob", command{kind: cmdRename, name: "bob"}},
 		{"renamed it", command{kind: cmdSay, text: "renamed it"}},
-		{"rename", command{kind: cmdUsage, text: usageRename}},
-		{"rename a b", command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}},
-		{"rename a:b", command{kind: cmdUsage, text: fmt.Sprintf(replyBadName, maxNameLen)}},
+		{"rename", command{kind: cmdUsage, reply: usageRename}},
+		{"rename a b", command{kind: cmdUsage, reply: fmt.Sprintf(replyBadName, maxNameLen)}},
+		{"rename a:b", command{kind: cmdUsage, reply: fmt.Sprintf(replyBadName, maxNameLen)}},
 		{"to bob hi", command{kind: cmdTo, name: "bob", text: "hi"}},
 		{"to|bob|hi there", command{kind: cmdTo, name: "bob", text: "hi there"}},
 		{"tomorrow is fine", command{kind: cmdSay, text: "tomorrow is fine"}},
 		{"today", command{kind: cmdSay, text: "today"}},
-		{"to", command{kind: cmdUsage, text: usageToName}},
-		{"to bob", command{kind: cmdUsage, text: usageToText}},
+		{"to", command{kind: cmdUsage, reply: usageToName}},
+		{"to bob", command{kind: cmdUsage, reply: usageToText}},
 		{"hello", command{kind: cmdSay, text: "hello"}},
 	} {
 		assert.Equal(t, tc.want, parseCommand(tc.in), "parseCommand(%q)", tc.in)
@@ -357,11 +357,19 @@ func TestFix07PrivateMessageExact(t *testing.T) {
 	bob.rename("bob")
 	alice.send("to bob  two  spaces,\ta tab  \n")
 	bob.expect(alice.addr + "想对您说：two  spaces, a tab\n")
-	// Every reply ends with a newline, so the next one starts on its own line.
+	// Every reply ends with a newline, so the next one starts on its own
+	// line: each line read is exactly one reply, in order.
 	alice.send("to nobody hi\nto bob\nto\nrename\nrename x y\nwho now\n")
-	for range 6 {
-		l := alice.line()
-		assert.True(t, strings.HasSuffix(l, "\n"), "%q", l)
+	for _, want := range []string{
+		replyNoUser,
+		usageToText,
+		usageToName,
+		usageRename,
+		fmt.Sprintf(replyBadName, maxNameLen),
+		usageWho,
+	} {
+		require.True(t, strings.HasSuffix(want, "\n"), "%q", want)
+		assert.Equal(t, want, alice.line())
 	}
 	alice.nothing()
 }
@@ -793,4 +801,34 @@ func TestFix13Limits(t *testing.T) {
 		minimum := time.Duration(float64(lines*size-worstLine(maxLine)) / rate * float64(time.Second))
 		assert.GreaterOrEqual(t, time.Since(start), minimum-10*time.Millisecond)
 	})
+}
+
+// TestUserStates walks a user through its life (user.go's state): it only
+// moves forward, send queues only while chatting or leaving, and after
+// Close nothing is queued or written.
+func TestUserStates(t *testing.T) {
+	server, peer := net.Pipe()
+	defer peer.Close()
+	u := NewUser(server, NewServer(DefaultConfig()))
+	received := make(chan []byte)
+	go func() { b, _ := io.ReadAll(peer); received <- b }()
+	state := func() state {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.state
+	}
+
+	require.Equal(t, chatting, state())
+	u.SendMsg("one\n")
+	u.stop(leftIdle)
+	assert.Equal(t, leaving, state())
+	u.stop(leftQuit) // the first reason wins
+	assert.Equal(t, leftIdle, u.leaveReason(nil))
+	u.SendMsg("two\n") // still queued while the session ends
+	u.Close(replyKicked)
+	assert.Equal(t, closed, state())
+	u.SendMsg("three\n") // nothing after Close
+	u.abort()            // nor back from closed
+	assert.Equal(t, closed, state())
+	assert.Equal(t, "one\ntwo\n"+replyKicked, string(<-received))
 }

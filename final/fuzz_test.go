@@ -79,8 +79,8 @@ func FuzzParseCommand(f *testing.F) {
 				t.Fatalf("%q parsed as %+v", msg, cmd)
 			}
 		case cmdUsage:
-			if !strings.HasSuffix(cmd.text, "\n") {
-				t.Fatalf("usage reply %q without a newline", cmd.text)
+			if !strings.HasSuffix(cmd.reply, "\n") {
+				t.Fatalf("usage reply %q without a newline", cmd.reply)
 			}
 		case cmdSay:
 			word, _ := cutSpace(msg)

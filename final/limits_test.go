@@ -485,12 +485,18 @@ func TestIssue10FlagsAreValidated(t *testing.T) {
 		{"-max-line", "200000"},    // its sanitized line does not fit the bursts
 		{"-burst", "1000"},         // the old line count
 		{"-room-burst", "1"},       // less than one line
+		{"-idle", "-1s"},
+		{"-max-line", "0"},
+		{"-max-users", "0"},
+		{"-write-timeout", "0"},
 	} {
 		var stdout, stderr bytes.Buffer
 		ctx, cancel := context.WithTimeout(t.Context(), quiet) // were the flags accepted, the server would stop
 		assert.Equal(t, 2, run(ctx, args, &stdout, &stderr), "%q", args)
 		cancel()
-		assert.NotEmpty(t, stderr.String(), "%q", args)
+		// The message names the flag, in the flags' own words.
+		assert.Contains(t, stderr.String(), args[0], "%q", args)
+		assert.NotContains(t, stderr.String(), "Config.", "%q", args)
 	}
 
 	// The smallest -queue-bytes accepted holds one longest line, sanitized.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := cfg.validate(); err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, flagNames.Replace(err.Error()))
 		return 2
 	}
 	level := slog.LevelInfo
@@ -91,6 +92,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.Logger.Info("stopped")
 	return 0
 }
+
+// flagNames puts Config.validate's messages in the words of the flags
+// that set each field.
+var flagNames = strings.NewReplacer(
+	"Config.Idle", "-idle",
+	"Config.MaxLine", "-max-line",
+	"Config.MaxUsers", "-max-users",
+	"Config.Rate", "-rate",
+	"Config.Burst", "-burst",
+	"Config.RoomRate", "-room-rate",
+	"Config.RoomBurst", "-room-burst",
+	"Config.QueueBytes", "-queue-bytes",
+	"Config.WriteTimeout", "-write-timeout",
+)
 
 func shutdown(s *Server, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

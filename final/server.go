@@ -52,29 +52,33 @@ func DefaultConfig() Config {
 	}
 }
 
+// validate reports the first limit that is out of range or that breaks
+// the budgets' arithmetic (see budget.go), naming Config's fields (main.go
+// puts its messages in the words of the flags).
 func (c Config) validate() error {
 	worst := worstLine(c.MaxLine)
+	holdLine := fmt.Sprintf("must hold one longest line as delivered (3 × Config.MaxLine + %d = %d bytes)", maxPrefix, worst)
 	switch {
 	case c.Idle < 0:
-		return errors.New("-idle must not be negative")
+		return errors.New("Config.Idle must not be negative")
 	case c.MaxLine < 1:
-		return errors.New("-max-line must be at least 1")
+		return errors.New("Config.MaxLine must be at least 1")
 	case c.MaxUsers < 1:
-		return errors.New("-max-users must be at least 1")
+		return errors.New("Config.MaxUsers must be at least 1")
 	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
-		return errors.New("-rate must be a number of bytes per second, 0 or more")
+		return errors.New("Config.Rate must be a number of bytes per second, 0 or more")
 	case !(c.RoomRate >= 0) || math.IsInf(c.RoomRate, 0):
-		return errors.New("-room-rate must be a number of bytes per second, 0 or more")
+		return errors.New("Config.RoomRate must be a number of bytes per second, 0 or more")
 	case c.Rate > 0 && c.Burst < worst:
-		return fmt.Errorf("-burst must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+		return errors.New("Config.Burst " + holdLine)
 	case c.RoomRate > 0 && c.RoomBurst < worst:
-		return fmt.Errorf("-room-burst must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+		return errors.New("Config.RoomBurst " + holdLine)
 	case c.QueueBytes < worst:
-		return fmt.Errorf("-queue-bytes must hold one longest line as delivered (3 × -max-line + %d = %d bytes)", maxPrefix, worst)
+		return errors.New("Config.QueueBytes " + holdLine)
 	case c.RoomRate > 0 && c.RoomBurst > c.QueueBytes:
-		return errors.New("-room-burst must not exceed -queue-bytes: the room's burst must fit in every user's queue")
+		return errors.New("Config.RoomBurst must not exceed Config.QueueBytes: the room's burst must fit in every user's queue")
 	case c.WriteTimeout <= 0:
-		return errors.New("-write-timeout must be positive")
+		return errors.New("Config.WriteTimeout must be positive")
 	}
 	return nil
 }
@@ -210,12 +214,15 @@ func (s *Server) serveConn(conn net.Conn) {
 func (s *Server) Handler(u *User) {
 	defer s.handlers.Done()
 	s.log.Debug("connected", "addr", u.Addr)
-	if reply := s.admit(u); reply != "" {
-		s.log.Debug("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
-		u.Close(reply)
-	} else if reply := s.Online(u); reply != "" {
-		s.log.Debug("turned away", "addr", u.Addr, "why", strings.TrimSpace(reply))
-		u.Close(reply)
+	err := s.admit(u)
+	if err == nil {
+		err = s.Online(u)
+	}
+	if err != nil {
+		s.log.Debug("turned away", "addr", u.Addr, "why", err)
+		var r rejection
+		errors.As(err, &r)
+		u.Close(r.reply)
 	} else {
 		reason := u.readLoop()
 		left := s.Offline(u)
@@ -232,39 +239,50 @@ func (s *Server) Handler(u *User) {
 	s.mu.Unlock()
 }
 
+// rejection is why a connection is turned away before it goes online:
+// reply is what the client is told.
+type rejection struct{ reply string }
+
+func (r rejection) Error() string { return strings.TrimSuffix(r.reply, "\n") }
+
+// errClosing turns away a connection that arrives during a shutdown.
+var errClosing = rejection{replyClosing}
+
 // admit holds a place for u among MaxUsers (fix 13), then waits until u's
-// address and the room can pay for its 已上线 line. It returns the reply to
-// turn u away with, if any; otherwise u must go Online.
-func (s *Server) admit(u *User) (reply string) {
+// address and the room can pay for its 已上线 line. If it returns nil, u
+// must go Online; otherwise it returns a rejection.
+func (s *Server) admit(u *User) error {
 	s.mu.Lock()
+	var err error
 	switch {
 	case s.closing:
-		reply = replyClosing
+		err = errClosing
 	case len(s.OnlineMap)+s.joining >= s.cfg.MaxUsers:
-		reply = fmt.Sprintf(replyFull, s.cfg.MaxUsers)
+		err = rejection{fmt.Sprintf(replyFull, s.cfg.MaxUsers)}
 	default:
 		s.joining++
 	}
 	s.mu.Unlock()
-	if reply != "" {
-		return reply
+	if err != nil {
+		return err
 	}
-	if reply = s.payJoin(u); reply != "" {
+	if reply := s.payJoin(u); reply != "" {
 		s.mu.Lock()
 		s.joining--
 		s.mu.Unlock()
+		return rejection{reply}
 	}
-	return reply
+	return nil
 }
 
-// Online adds u, admitted, to the map and announces it to everyone. If the
-// server is shutting down it returns the reply to turn u away with.
-func (s *Server) Online(u *User) (reply string) {
+// Online adds u, admitted, to the map and announces it to everyone. During
+// a shutdown it returns errClosing instead.
+func (s *Server) Online(u *User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.joining--
 	if s.closing {
-		return replyClosing
+		return errClosing
 	}
 	// A default name is the address, which no rename can take (names have
 	// no ':'). Only a client reconnecting from the same port before its old
@@ -277,7 +295,7 @@ func (s *Server) Online(u *User) (reply string) {
 	s.OnlineMap[name] = u
 	s.byKey[u.key] = u
 	s.broadcastLocked(presenceLine(u, "已上线"))
-	return ""
+	return nil
 }
 
 // Offline removes u, once per user: only u's own reader goroutine calls

@@ -137,8 +137,8 @@ func TestSoak(t *testing.T) {
 	errs := make(chan error, *soakClients+stayerCount)
 	var echoedMu sync.Mutex
 	var echoed []string // messages whose sender saw them come back
-	// Stayers talk every 100–300 ms (far inside the idle time) and check
-	// their own echo.
+	// Stayers talk every 100–300 ms (far inside the idle time) and wait
+	// for their own echo, with their own prefix, before they talk again.
 	for i, c := range stayers {
 		wg.Add(1)
 		go func() {
@@ -150,8 +150,14 @@ func TestSoak(t *testing.T) {
 				case <-time.After(time.Duration(100+rand.IntN(200)) * time.Millisecond):
 				}
 				msg := fmt.Sprintf("s%d-%d", i, k)
+				from := len(c.snapshot())
 				if _, err := c.conn.Write([]byte(msg + "\n")); err != nil {
 					errs <- err
+					return
+				}
+				echo := "[" + c.addr + "]" + c.addr + ": " + msg
+				if _, ok := c.waitLine(from, func(l string) bool { return l == echo }); !ok {
+					errs <- fmt.Errorf("stayer %d: its own %q did not come back", i, msg)
 					return
 				}
 				echoedMu.Lock()

@@ -59,9 +59,13 @@ var errStopped = errors.New("session stopped")
 
 // User is one connection. Its reader goroutine (Server.Handler) reads and
 // handles lines. What others send it is appended to its output queue; a
-// writer goroutine (ListenMessage) exists only while that queue is not
-// empty, so an idle user costs one goroutine, not two. Only these two
-// goroutines touch the socket, so nobody else can be held up by it.
+// writer goroutine (flush) exists only while that queue is not empty, so
+// an idle user costs one goroutine, not two. Only these two goroutines
+// touch the socket, so nobody else can be held up by it.
+//
+// Lock order: Server.mu before User.mu. A broadcast holds Server.mu while
+// it queues for every user (send takes u.mu); nothing that holds u.mu
+// takes Server.mu.
 type User struct {
 	Name string // guarded by server.mu, like the map it is the key of; only u's reader changes it
 	Addr string // the client's address; never changes
@@ -72,19 +76,17 @@ type User struct {
 	server  *Server
 	limiter *rate.Limiter // fix 13: a user's bytes per second (see budget.go)
 	addr    *addrBudget   // shared by the connections from its address; guarded by server.mu
-	done    chan struct{} // closed when the session is told to stop
+	done    chan struct{} // closed when the session is told to stop (reason is set)
 
-	mu      sync.Mutex    // guards everything below, and the deadlines of conn
-	queue   [][]byte      // messages waiting for the writer, shared with other queues, never modified
-	queued  int           // bytes in queue (fix 8: at most Config.QueueBytes)
-	writing bool          // a ListenMessage goroutine is running
-	drained chan struct{} // closed by that goroutine when it returns after Close
-	reason  leaveReason
-	closed  bool // Close was called: nothing more is queued
-	failed  bool // a write failed or the queue overflowed: drop everything
-	aborted bool // Shutdown ran out of time: no more writes at all
-	midLine bool // the last write ended inside a line: a notice must start a new one
-	crlf    bool // a telnet in character mode: '\n' goes out as "\r\n" (telnet.go)
+	mu      sync.Mutex  // guards everything below, and the deadlines of conn
+	state   state       // where u is in its life
+	reason  leaveReason // why the session ends; set once, when it is told to stop
+	queue   [][]byte    // messages waiting for the writer, shared with other queues, never modified
+	queued  int         // bytes in queue (fix 8: at most Config.QueueBytes)
+	writing bool        // a flush is running (on its own goroutine, or Close's)
+	flushed sync.Cond   // on mu; signalled when a flush returns
+	midLine bool        // the last write ended inside a line: a notice must start a new one
+	crlf    bool        // a telnet in character mode: '\n' goes out as "\r\n" (telnet.go)
 }
 
 // NewUser prepares a user for conn; Server.Handler runs it.
@@ -98,6 +100,7 @@ func NewUser(conn net.Conn, server *Server) *User {
 		limiter: newLimiter(server.cfg.Rate, server.cfg.Burst),
 		done:    make(chan struct{}),
 	}
+	u.flushed.L = &u.mu
 	if sc, ok := conn.(syscall.Conn); ok {
 		u.raw, _ = sc.SyscallConn() // a nil raw just means no waiting without a buffer
 	}
@@ -110,6 +113,35 @@ func (u *User) SendMsg(msg string) {
 	u.send([]byte(msg))
 }
 
+// state is where a user is in its life. It only moves forward, down this
+// list (steps may be skipped), and only under User.mu:
+//
+//	state     entered by                                   send queues  written
+//	chatting  NewUser                                      yes          yes
+//	leaving   stop (idle, quit, shutdown)                  yes          yes
+//	flushing  Close                                        no           what is queued
+//	dropped   a queue overflow or a failed write           no           Close's notice only
+//	aborted   abort (Shutdown out of time)                 no           nothing
+//	closed    the end of Close                             no           nothing
+//
+// abort may come in any state but closed. The reader reads only while
+// chatting: stopLocked wakes it.
+type state uint8
+
+const (
+	chatting state = iota // the session runs; what others send is queued and written
+	leaving               // told to stop (reason says why); the reader is ending the session; still queued and written
+	flushing              // Close: nothing more is queued; what is queued is written, then the connection closes
+	dropped               // the queue overflowed or a write failed: the queue is gone, nothing more is queued or written but Close's notice
+	aborted               // Shutdown ran out of time: nothing more is written at all
+	closed                // the connection is closed
+)
+
+// moveLocked moves u on to state to, never back; u.mu must be held.
+func (u *User) moveLocked(to state) {
+	u.state = max(u.state, to)
+}
+
 // send queues msg, which is shared (a broadcast puts the same slice in
 // every queue) and must not be modified. If the queue would hold more than
 // Config.QueueBytes the user is too slow: its backlog is dropped and its
@@ -117,12 +149,11 @@ func (u *User) SendMsg(msg string) {
 func (u *User) send(msg []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.closed || u.failed {
+	if u.state >= flushing {
 		return
 	}
 	if u.queued+len(msg) > u.server.cfg.QueueBytes {
-		u.queue, u.queued, u.failed = nil, 0, true
-		u.stopLocked(leftSlow)
+		u.dropLocked(leftSlow)
 		_ = u.conn.SetWriteDeadline(longAgo) // cut short a write stuck on a full connection
 		return
 	}
@@ -130,15 +161,17 @@ func (u *User) send(msg []byte) {
 	u.queued += len(msg)
 	if !u.writing {
 		u.writing = true
-		go u.ListenMessage()
+		go u.flush()
 	}
 }
 
-// ListenMessage is the user's writer: it copies what is queued, up to
-// writeBufSize, into one buffer and writes it in one system call (fix 8:
-// batches, not a write per message), each write under a deadline, until
-// the queue is empty; then it returns.
-func (u *User) ListenMessage() {
+// flush is the user's writer. The tutorial's ListenMessage ran for the
+// whole session, waiting on C; flush runs only while the queue is not
+// empty (send starts it), so an idle user has no writer. It copies what is
+// queued, up to writeBufSize, into one buffer and writes it in one system
+// call (fix 8: batches, not a write per message), each write under a
+// deadline, until the queue is empty or the user is dropped or aborted.
+func (u *User) flush() {
 	var bp *[]byte // a buffer from writeBufs, taken when a batch needs one
 	defer func() {
 		if bp != nil {
@@ -147,12 +180,10 @@ func (u *User) ListenMessage() {
 	}()
 	for {
 		u.mu.Lock()
-		if len(u.queue) == 0 || u.failed || u.aborted {
+		if len(u.queue) == 0 || u.state >= dropped {
 			u.writing = false
 			u.queue = nil // an idle user keeps no queue
-			if u.drained != nil {
-				close(u.drained)
-			}
+			u.flushed.Broadcast()
 			u.mu.Unlock()
 			return
 		}
@@ -201,12 +232,19 @@ func (u *User) writeFailed(err error) {
 	u.server.log.Debug("write failed", "addr", u.Addr, "err", err)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.queue, u.queued, u.failed = nil, 0, true
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		u.stopLocked(leftWrite)
+		u.dropLocked(leftWrite)
 	} else {
-		u.stopLocked(leftQuit) // the client has gone (reset, broken pipe)
+		u.dropLocked(leftQuit) // the client has gone (reset, broken pipe)
 	}
+}
+
+// dropLocked forgets u's queue, writes nothing more to it (but Close's
+// notice) and stops the session for reason r; u.mu must be held.
+func (u *User) dropLocked(r leaveReason) {
+	u.queue, u.queued = nil, 0
+	u.moveLocked(dropped)
+	u.stopLocked(r)
 }
 
 // stop asks the session to end for reason r (the first reason wins). It
@@ -217,7 +255,11 @@ func (u *User) stop(r leaveReason) {
 	u.stopLocked(r)
 }
 
+// stopLocked moves u on to leaving (at least), records r, the first
+// reason only, and wakes the reader: its spending stops waiting (done) and
+// its read returns (a past deadline). u.mu must be held.
 func (u *User) stopLocked(r leaveReason) {
+	u.moveLocked(leaving)
 	if u.reason != stillHere {
 		return
 	}
@@ -230,7 +272,10 @@ func (u *User) stopLocked(r leaveReason) {
 func (u *User) abort() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.aborted = true
+	if u.state == closed {
+		return
+	}
+	u.moveLocked(aborted)
 	u.stopLocked(leftShutdown)
 	_ = u.conn.SetDeadline(longAgo)
 }
@@ -243,33 +288,37 @@ const noticeTimeout = 100 * time.Millisecond
 // been written (or has failed), and closes the connection. Only the
 // user's reader goroutine calls it, once: the connection is closed exactly
 // once (fix 9), and after Close no goroutine of this user is left.
+//
+// A dropped user's notice is written here, alone, under u.mu: that is the
+// lock abort takes to set its past deadline, so an abort either comes
+// first (nothing is written) or cuts this write short; it is never undone
+// by the notice's own deadline. Holding u.mu for up to noticeTimeout holds
+// up nobody else: u is offline by now (or never was), so no broadcast,
+// which would take u.mu under Server.mu, reaches it.
 func (u *User) Close(notice string) {
 	u.mu.Lock()
-	u.closed = true
-	dropped := u.failed // its queue is gone: try the notice alone, briefly
-	if notice != "" && !dropped {
+	wasDropped := u.state == dropped // its queue is gone: try the notice alone, briefly
+	u.moveLocked(flushing)
+	if notice != "" && u.state == flushing {
 		u.queue = append(u.queue, []byte(notice))
 	}
-	switch {
-	case u.writing:
-		u.drained = make(chan struct{})
-		u.mu.Unlock()
-		<-u.drained
-	case len(u.queue) > 0:
+	if len(u.queue) > 0 && !u.writing {
 		u.writing = true
 		u.mu.Unlock()
-		u.ListenMessage() // the last flush, on this goroutine
-	default:
-		u.mu.Unlock()
+		u.flush() // the last flush, on this goroutine
+		u.mu.Lock()
 	}
-	u.mu.Lock()
-	if dropped && notice != "" && !u.aborted {
+	for u.writing {
+		u.flushed.Wait()
+	}
+	if wasDropped && notice != "" && u.state == dropped {
 		if u.midLine { // a write was cut short: the notice starts a line of its own
 			notice = "\n" + notice
 		}
 		_ = u.conn.SetWriteDeadline(time.Now().Add(noticeTimeout))
 		_, _ = u.conn.Write([]byte(notice))
 	}
+	u.moveLocked(closed)
 	u.mu.Unlock()
 	_ = u.conn.Close()
 }
@@ -282,7 +331,7 @@ func (u *User) Close(notice string) {
 // otherwise hide.
 func (u *User) waitReadable() error {
 	u.mu.Lock()
-	if u.reason != stillHere {
+	if u.state != chatting {
 		u.mu.Unlock()
 		return errStopped
 	}
@@ -387,7 +436,7 @@ func (u *User) plan(msg string) delivery {
 		line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
 		return delivery{max(len(line), len(replyNoUser)), func() { s.sendTo(u, cmd.name, line) }}
 	case cmdUsage:
-		return u.reply(cmd.text)
+		return u.reply(cmd.reply)
 	default:
 		line := []byte("[" + u.Addr + "]" + u.Name + ": " + cmd.text + "\n")
 		return delivery{len(line), func() { s.broadcast(line) }}
