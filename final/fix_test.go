@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"im-workbook/chattest"
 )
 
 // chunkReader returns its chunks one Read at a time, as a network would.
@@ -246,7 +248,7 @@ func chatter(addr string, id, rounds int) error {
 		}
 	}()
 	waitLine := func(want string) error {
-		timeout := time.After(patience)
+		timeout := time.After(chattest.Patience)
 		for {
 			select {
 			case l, ok := <-lines:

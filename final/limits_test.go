@@ -76,7 +76,7 @@ func paced(c *client, rate float64) <-chan string {
 				time.Sleep(time.Duration(float64(len(buf)) / rate * float64(time.Second)))
 				continue
 			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(patience))
+			_ = c.conn.SetReadDeadline(time.Now().Add(chattest.Patience))
 			n, err := c.r.Read(buf[:min(allowed, len(buf))])
 			read += n
 			for _, b := range buf[:n] {
@@ -151,7 +151,7 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 	marker.send("marker\n")
 	want := marker.prefix() + "marker\n"
 	flood := 0
-	timeout := time.After(patience + 10*time.Second)
+	timeout := time.After(chattest.Patience + 10*time.Second)
 	for {
 		select {
 		case l, ok := <-lines:
@@ -176,7 +176,7 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 // its pace of reading is what the server sees.
 func dialSmallWindow(t *testing.T, addr string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: patience, Control: func(_, _ string, rc syscall.RawConn) error {
+	d := net.Dialer{Timeout: chattest.Patience, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
 		if cerr := rc.Control(func(fd uintptr) {
 			err = setRcvBuf(fd, 4096)
@@ -206,7 +206,7 @@ func collect(c *client) <-chan stamped {
 	go func() {
 		defer close(out)
 		for {
-			_ = c.conn.SetReadDeadline(time.Now().Add(3 * patience))
+			_ = c.conn.SetReadDeadline(time.Now().Add(3 * chattest.Patience))
 			l, err := c.r.ReadString('\n')
 			if err != nil {
 				return
@@ -234,7 +234,7 @@ func TestIssue10ChurnIsRateLimited(t *testing.T) {
 
 	start := time.Now()
 	for time.Since(start) < time.Second {
-		conn, err := net.DialTimeout("tcp", addr, patience)
+		conn, err := net.DialTimeout("tcp", addr, chattest.Patience)
 		require.NoError(t, err)
 		_ = conn.(*net.TCPConn).SetLinger(0)
 		_ = conn.Close() // RST
@@ -250,7 +250,7 @@ func TestIssue10ChurnIsRateLimited(t *testing.T) {
 	joins, leaves := 0, 0
 	presence := 0 // bytes
 	var worst float64
-	deadline := time.After(3 * patience)
+	deadline := time.After(3 * chattest.Patience)
 	for {
 		select {
 		case s, ok := <-lines:
@@ -491,7 +491,7 @@ func TestIssue10FlagsAreValidated(t *testing.T) {
 		{"-write-timeout", "0"},
 	} {
 		var stdout, stderr bytes.Buffer
-		ctx, cancel := context.WithTimeout(t.Context(), quiet) // were the flags accepted, the server would stop
+		ctx, cancel := context.WithTimeout(t.Context(), chattest.Quiet) // were the flags accepted, the server would stop
 		assert.Equal(t, 2, run(ctx, args, &stdout, &stderr), "%q", args)
 		cancel()
 		// The message names the flag, in the flags' own words.

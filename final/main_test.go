@@ -30,11 +30,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// startChild runs this test binary as the server in a child process on a
-// free port, as the transcripts do.
-func startChild(t *testing.T) *chattest.Server {
+// startChild runs this test binary as the server with args, in a child
+// process on a free port, as the transcripts do.
+func startChild(t *testing.T, args ...string) *chattest.Server {
 	t.Helper()
-	return chattest.ServeBinary(t, os.Args[0], "server listening")
+	return chattest.Child{Ready: "server listening"}.Start(t, args)
 }
 
 // Every testdata/*.txt is a transcript run against a fresh child server;
