@@ -243,11 +243,11 @@ func (c *Check) run(t testing.TB, sc *script) (*result, error) {
 	return r, nil
 }
 
-func (c *Check) startShared(t testing.TB, _ []string) *Target {
+func (c *Check) startShared(t testing.TB, _ []string) *Server {
 	if err := checkListening(c.Addr); err != nil {
 		t.Fatal(err)
 	}
-	return &Target{Addr: c.Addr}
+	return &Server{Addr: c.Addr}
 }
 
 // consoleNote reports, without judging, a server console that does not
@@ -442,7 +442,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	if d.at >= len(steps) {
 		fmt.Fprintf(w, "%s→ 对话结束时：\n", indent)
 		for _, c := range r.s.order {
-			data, _, _ := c.stream.snapshot()
+			data, _, _ := c.stream.Snapshot()
 			if got := r.s.unread(&c.endpoint, data); got != "" {
 				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, strconv.Quote(got))
 			}
@@ -486,8 +486,8 @@ func (r *result) exitNote(w io.Writer, indent string) {
 	if !r.exited || r.s.crashed {
 		return
 	}
-	lines := splitLines(r.s.norm(t.Console.Bytes()))
-	fmt.Fprintf(w, "%s  你的服务器退出了（%v）。它在控制台上最后打印的是：\n", indent, t.ExitErr())
+	lines := splitLines(r.s.norm(t.Console.s.Bytes()))
+	fmt.Fprintf(w, "%s  你的服务器退出了（%v）。它在控制台上最后打印的是：\n", indent, t.Program.Err())
 	if len(lines) > 12 {
 		lines = lines[len(lines)-12:]
 		fmt.Fprintf(w, "%s    ……\n", indent)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"im-workbook/chattest/proc"
 )
 
 // LearnerServer is a learner's chapter, built into a program that, like
@@ -22,7 +24,7 @@ type LearnerServer struct {
 	Dir string // the learner's code
 	Bin string // the program built from it
 	// ListenTimeout is how long it may take to listen; 0 means
-	// [ListenTimeout].
+	// [defaultListenTimeout].
 	ListenTimeout time.Duration
 	// PortWait is how long to wait for port 8888 to be free when another
 	// program holds it: 0 reports that at once, as a learner wants; tests
@@ -32,8 +34,8 @@ type LearnerServer struct {
 	err error // why a server could not be started; it ends the whole check
 }
 
-// ListenTimeout is how long a learner's server may take to listen.
-var ListenTimeout = 10 * time.Second
+// defaultListenTimeout is how long a learner's server may take to listen.
+var defaultListenTimeout = 10 * time.Second
 
 // BuildServer builds the learner's chapter in dir into outDir, the way
 // the tutorial does: go build with the list of the server's .go files
@@ -152,13 +154,13 @@ func compilerMessage(out []byte, err error) string {
 // Start runs the learner's program, waits until it listens on
 // [ChapterAddr], and stops it in t.Cleanup. The caller holds
 // [LockChapterPort].
-func (ls *LearnerServer) Start(t testing.TB) *Target {
+func (ls *LearnerServer) Start(t testing.TB) *Server {
 	t.Helper()
 	return ls.start(t, nil)
 }
 
 // start implements [StartFunc] for Start.
-func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
+func (ls *LearnerServer) start(t testing.TB, _ []string) *Server {
 	t.Helper()
 	fail := func(err error) {
 		ls.err = err
@@ -175,40 +177,35 @@ func (ls *LearnerServer) start(t testing.TB, _ []string) *Target {
 	}
 	cmd := exec.Command(ls.Bin)
 	cmd.Dir = ls.Dir
-	p, err := startProgram(cmd)
+	p, err := proc.Start(cmd)
 	if err != nil {
 		fail(fmt.Errorf("启动你的服务器失败：%v", err))
 	}
 	t.Cleanup(p.Kill)
 	wait := ls.ListenTimeout
 	if wait == 0 {
-		wait = ListenTimeout
+		wait = defaultListenTimeout
 	}
 	if err := waitListening(p, ChapterAddr, wait); err != nil {
 		fail(err)
 	}
-	return &Target{
-		Addr:    ChapterAddr,
-		Console: p.Out,
-		Exited:  p.exited,
-		ExitErr: func() error { <-p.exited; return p.err },
-	}
+	return &Server{Addr: ChapterAddr, Program: &Program{p}, Console: NewWatch("server console", p.Out)}
 }
 
 // waitListening waits until p listens on addr.
-func waitListening(p *Program, addr string, wait time.Duration) error {
+func waitListening(p *proc.Process, addr string, wait time.Duration) error {
 	_, port, _ := net.SplitHostPort(addr)
 	deadline := time.Now().Add(wait)
 	for {
 		if !p.Running() {
-			<-p.Out.done()
+			<-p.Out.Done()
 			how := "exit status 0"
-			if p.err != nil {
-				how = p.err.Error()
+			if p.Err() != nil {
+				how = p.Err().Error()
 			}
 			return fmt.Errorf("你的服务器还没在 %s 监听就退出了（%s）。它的输出：%q", addr, how, p.Out.Bytes())
 		}
-		ports, err := listeningPorts(p.cmd.Process.Pid)
+		ports, err := listeningPorts(p.Pid())
 		if errors.Is(err, errNoProc) {
 			return dialUntil(addr, wait, deadline)
 		}

@@ -1,112 +1,41 @@
 package chattest
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"im-workbook/chattest/proc"
 )
 
-// Programs under test other than servers (the tutorial's menu client) are
-// driven as a person at a terminal drives them: text typed on standard
-// input, standard output read as it comes. The test binary re-runs itself
-// as the program, as it does for a server (see [Main]): with envProgram
-// set, [ProgramIfChild] calls the program's own main instead of running
-// tests.
-const envProgram = "CHATTEST_PROGRAM" // JSON list of the program's arguments
-
-// ProgramIfChild runs run(args) and exits with status 0 when it returns,
-// if this process was started by a command from [Self]; otherwise it
-// returns at once. A TestMain calls it first, typically with a run that
-// sets os.Args and calls the package's main.
-func ProgramIfChild(run func(args []string)) {
-	a, ok := os.LookupEnv(envProgram)
-	if !ok {
-		return
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(a), &args); err != nil {
-		fmt.Fprintf(os.Stderr, "chattest: bad %s: %v\n", envProgram, err)
-		os.Exit(2)
-	}
-	run(args)
-	os.Exit(0)
-}
-
 // Self returns a command that runs this test binary as the program under
-// test, with args (see [ProgramIfChild]).
-func Self(args ...string) *exec.Cmd {
-	a, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envProgram+"="+string(a))
-	return cmd
-}
+// test, with args (see [Roles]).
+func Self(args ...string) *exec.Cmd { return proc.RunTest(os.Args[0], args...) }
 
 // Program is a running child process with a pipe to its standard input
-// and its standard output and standard error merged into one [Stream],
-// in the order it wrote them.
-type Program struct {
-	Out *Stream
+// and its standard output and standard error merged into one stream, in
+// the order it wrote them.
+type Program struct{ *proc.Process }
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{} // closed once the process has exited
-	err    error         // how it exited; written before exited is closed
-}
-
-// StartProgram starts cmd (its Stdin, Stdout and Stderr must be unset).
+// StartProgram starts cmd (its Stdin and Stdout must be unset).
 // The program is killed in t.Cleanup if it is still running.
 func StartProgram(t testing.TB, cmd *exec.Cmd) *Program {
 	t.Helper()
-	p, err := startProgram(cmd)
+	p, err := proc.Start(cmd)
 	if err != nil {
 		t.Fatalf("chattest: starting %s: %v", cmd.Path, err)
 	}
 	t.Cleanup(p.Kill)
-	return p
-}
-
-func startProgram(cmd *exec.Cmd) (*Program, error) {
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr in order
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
-	p := &Program{Out: NewStream(pr), cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-		<-p.Out.done() // the pipe ends once every writer (the child and any of its children) is gone
-		pr.Close()
-	}()
-	return p, nil
+	return &Program{p}
 }
 
 // Type writes text to the program's standard input in one write, as a
 // terminal does when Enter is pressed: type "hello\n" for a line.
 func (p *Program) Type(t testing.TB, text string) {
 	t.Helper()
-	if _, err := io.WriteString(p.stdin, text); err != nil {
+	if _, err := io.WriteString(p.In, text); err != nil {
 		t.Fatalf("chattest: typing %q: %v", text, err)
 	}
 }
@@ -115,7 +44,7 @@ func (p *Program) Type(t testing.TB, text string) {
 // start of a line on a terminal.
 func (p *Program) CloseInput(t testing.TB) {
 	t.Helper()
-	if err := p.stdin.Close(); err != nil {
+	if err := p.In.Close(); err != nil {
 		t.Fatalf("chattest: closing standard input: %v", err)
 	}
 }
@@ -125,314 +54,9 @@ func (p *Program) CloseInput(t testing.TB) {
 func (p *Program) Exit(t testing.TB) error {
 	t.Helper()
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(Patience):
-		t.Fatalf("chattest: %s is still running after %v", p.cmd.Path, Patience)
+		t.Fatalf("chattest: %s is still running after %v", p.Name(), Patience)
 	}
-	return p.err
-}
-
-// Running reports whether the program has not exited yet.
-func (p *Program) Running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// Signal sends sig to the program: os.Interrupt, say, as Ctrl-C does on
-// a terminal, or a server's shutdown signal.
-func (p *Program) Signal(sig os.Signal) error {
-	return p.cmd.Process.Signal(sig)
-}
-
-// Kill kills the program if it is still running and waits until it is gone.
-func (p *Program) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// Watch reads a [Stream] in order, as a person reads a terminal or nc's
-// output: each check starts where the previous one ended. Several Watches
-// may read one Stream, each from its own place: for example one following
-// a client's own prompts and one following what its server sends, when
-// the program does not fix how the two interleave.
-type Watch struct {
-	name string // for messages
-	s    *Stream
-	pos  int // bytes of s already accounted for
-}
-
-// NewWatch reads s from its start; name says whose stream it is in
-// failure messages.
-func NewWatch(name string, s *Stream) *Watch {
-	return &Watch{name: name, s: s}
-}
-
-// Fork returns another Watch of the same stream, from the same place.
-func (w *Watch) Fork(name string) *Watch {
-	return &Watch{name: name, s: w.s, pos: w.pos}
-}
-
-// Rest returns the bytes that have arrived after the watch's place.
-func (w *Watch) Rest() string {
-	data, _, _ := w.s.snapshot()
-	return string(data[w.pos:])
-}
-
-// Skip moves the watch's place past every byte that has arrived and
-// returns them.
-func (w *Watch) Skip() string {
-	rest := w.Rest()
-	w.pos += len(rest)
-	return rest
-}
-
-// wait calls done on the unread bytes until it reports how many of them
-// it accounts for (ok), the stream ends, or Patience runs out.
-func (w *Watch) wait(done func(rest []byte) (n int, ok bool)) error {
-	deadline := time.NewTimer(Patience)
-	defer deadline.Stop()
-	for {
-		data, changed, err := w.s.snapshot()
-		if n, ok := done(data[w.pos:]); ok {
-			w.pos += n
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("the stream ended (%v); unread: %q", err, data[w.pos:])
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return fmt.Errorf("nothing matched within %v; unread: %q", Patience, w.Rest())
-		}
-	}
-}
-
-// Expect waits until text arrives after the watch's place, moves past it,
-// and returns the bytes before it that it skipped.
-func (w *Watch) Expect(t testing.TB, text string) (skipped string) {
-	t.Helper()
-	err := w.wait(func(rest []byte) (int, bool) {
-		i := bytes.Index(rest, []byte(text))
-		if i < 0 {
-			return 0, false
-		}
-		skipped = string(rest[:i])
-		return i + len(text), true
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for %q: %v", w.name, text, err)
-	}
-	return skipped
-}
-
-// ExpectAll waits until every one of texts has arrived after the watch's
-// place, in any order (say, lines whose order the server does not fix,
-// with a program's own output possibly between them), and moves past the
-// last of them.
-func (w *Watch) ExpectAll(t testing.TB, texts ...string) {
-	t.Helper()
-	err := w.wait(func(rest []byte) (int, bool) {
-		end := 0
-		for _, text := range texts {
-			i := bytes.Index(rest, []byte(text))
-			if i < 0 {
-				return 0, false
-			}
-			end = max(end, i+len(text))
-		}
-		return end, true
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for all of %q: %v", w.name, texts, err)
-	}
-}
-
-// Line waits for the next complete line and returns it, with its "\n".
-func (w *Watch) Line(t testing.TB) string {
-	t.Helper()
-	var line string
-	err := w.wait(func(rest []byte) (int, bool) {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			return 0, false
-		}
-		line = string(rest[:i+1])
-		return i + 1, true
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for a line: %v", w.name, err)
-	}
-	return line
-}
-
-// Next fails unless the next bytes to arrive are exactly text.
-func (w *Watch) Next(t testing.TB, text string) {
-	t.Helper()
-	var got string
-	err := w.wait(func(rest []byte) (int, bool) {
-		got = string(rest[:min(len(rest), len(text))])
-		// Stop at the first wrong byte: more bytes cannot make it right.
-		return len(got), len(got) == len(text) || !bytes.HasPrefix([]byte(text), []byte(got))
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for %q: %v", w.name, text, err)
-	}
-	if got != text {
-		t.Fatalf("%s: next bytes (-want +got):\n%s", w.name, cmp.Diff(text, got))
-	}
-}
-
-// NextLines fails unless the next lines to arrive are exactly lines, in
-// any order (for output whose order the program does not fix, such as
-// the iteration of a map).
-func (w *Watch) NextLines(t testing.TB, lines ...string) {
-	t.Helper()
-	n := 0
-	for _, l := range lines {
-		n += len(l)
-	}
-	var got string
-	err := w.wait(func(rest []byte) (int, bool) {
-		if len(rest) < n {
-			return 0, false
-		}
-		got = string(rest[:n])
-		return n, true
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for %q: %v", w.name, lines, err)
-	}
-	if want, got := sorted(lines), sorted(splitLines(got)); !slices.Equal(want, got) {
-		t.Fatalf("%s: next lines, in any order (-want +got, sorted):\n%s", w.name, cmp.Diff(want, got))
-	}
-}
-
-// Nothing fails if any byte arrives after the watch's place within [Quiet].
-func (w *Watch) Nothing(t testing.TB) {
-	t.Helper()
-	time.Sleep(Quiet)
-	if rest := w.Rest(); rest != "" {
-		t.Fatalf("%s: expected nothing more, got %q", w.name, rest)
-	}
-}
-
-// Ended waits up to [Patience] for the stream to end (the peer closed the
-// connection, or the program's output closed) and fails if bytes arrived
-// that the watch has not accounted for.
-func (w *Watch) Ended(t testing.TB) {
-	t.Helper()
-	var rest string
-	err := w.wait(func(r []byte) (int, bool) {
-		rest = string(r)
-		return 0, rest != "" || w.s.Closed() != nil
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for the end: %v", w.name, err)
-	}
-	if rest != "" {
-		t.Fatalf("%s: unread bytes before the end: %q", w.name, rest)
-	}
-}
-
-// ReadToEnd waits up to [Patience] for the stream to end and returns
-// every byte after the watch's place, moving past them.
-func (w *Watch) ReadToEnd(t testing.TB) string {
-	t.Helper()
-	var rest string
-	err := w.wait(func(r []byte) (int, bool) {
-		rest = string(r)
-		return len(r), w.s.Closed() != nil
-	})
-	if err != nil {
-		t.Fatalf("%s: waiting for the end: %v", w.name, err)
-	}
-	return rest
-}
-
-// BuildTest compiles the tests of the package in dir (go test -c) into a
-// binary in outDir and returns its path. A test of one package runs
-// another package's server this way: see [ServeBinary].
-func BuildTest(dir, outDir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(outDir, filepath.Base(abs)+".test")
-	if runtime.GOOS == "windows" {
-		out += ".exe"
-	}
-	// go test puts its own go command first in PATH for the tests it runs.
-	cmd := exec.Command("go", "test", "-c", "-o", out, ".")
-	cmd.Dir = abs
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go test -c in %s: %v\n%s", abs, err, b)
-	}
-	return out, nil
-}
-
-// Server is a child server started by [ServeBinary].
-type Server struct {
-	Addr    string   // host:port to dial
-	Program *Program // the server process
-	Console *Watch   // its console, just past the ready line
-}
-
-// ServeBinary runs a test binary built by [BuildTest] as a child server
-// on a free loopback port, as [Child] runs the test binary itself (the
-// binary's TestMain uses [Main] or [ServeIfChild]), and waits for the
-// line that starts with ready (default "server listening...").
-func ServeBinary(t testing.TB, path, ready string, args ...string) *Server {
-	t.Helper()
-	a, _ := json.Marshal(args)
-	return ServeCommand(t, ready, func(addr string) *exec.Cmd {
-		cmd := exec.Command(path, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envServe+"="+addr, envArgs+"="+string(a), "GOTRACEBACK=single")
-		return cmd
-	})
-}
-
-// ServeCommand runs the command that command returns for addr, a free
-// loopback port, as a child server, and waits for the line that starts
-// with ready (default "server listening..."). It is for a server that is
-// not a test binary: a binary built with go build, say, that takes its
-// address as flags.
-func ServeCommand(t testing.TB, ready string, command func(addr string) *exec.Cmd) *Server {
-	t.Helper()
-	if ready == "" {
-		ready = "server listening..."
-	}
-	var lastErr error
-	for try := 0; try < 3; try++ { // a free port can be taken between our check and the child's listen
-		s, err := serveCommand(ready, command)
-		if err == nil {
-			t.Cleanup(s.Program.Kill)
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("chattest: starting the server: %v", lastErr)
-	return nil
-}
-
-func serveCommand(ready string, command func(addr string) *exec.Cmd) (*Server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	p, err := startProgram(command(addr))
-	if err != nil {
-		return nil, err
-	}
-	console := NewWatch("server console", p.Out)
-	err = console.wait(func(rest []byte) (int, bool) { return afterLine(rest, ready) })
-	if err != nil {
-		p.Kill()
-		return nil, fmt.Errorf("waiting for %q: %v", ready, err)
-	}
-	return &Server{Addr: addr, Program: p, Console: console}, nil
+	return p.Err()
 }

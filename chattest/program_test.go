@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest/proc"
 )
 
 func TestProgramTypeWatchExit(t *testing.T) {
@@ -78,7 +80,7 @@ func TestServeBinary(t *testing.T) {
 	conn, err := net.Dial("tcp", srv.Addr)
 	require.NoError(t, err)
 	defer conn.Close()
-	in := NewWatch("client", NewStream(conn))
+	in := NewWatch("client", proc.NewStream(conn))
 	in.Next(t, "welcome "+conn.LocalAddr().String()+"\n")
 	srv.Console.Next(t, "conn "+conn.LocalAddr().String()+"\n")
 }

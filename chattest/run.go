@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"im-workbook/chattest/proc"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected parts of testdata transcripts from what was observed")
@@ -30,37 +32,22 @@ var (
 	settle = 300 * time.Millisecond
 )
 
-// Target is a running server that a transcript talks to.
-type Target struct {
-	Addr    string          // host:port to dial
-	Console *Stream         // the server's stdout and stderr, merged; nil if not captured
-	Skip    int             // console bytes already accounted for (the ready line)
-	Exited  <-chan struct{} // closed when the server process has exited; nil if never
-	ExitErr func() error    // after Exited: how it exited
-
-	// Instances are the other addresses of one chat served by several
-	// server instances (a cluster), by the name "connect alice to NAME"
-	// uses; their ports read as 127.0.0.1:<NAME> in a transcript.
-	Instances map[string]string
-}
-
 // StartFunc starts a fresh server for one transcript, passing it the
 // transcript's "server args". It stops the server in t.Cleanup.
-type StartFunc func(t testing.TB, args []string) *Target
+type StartFunc func(t testing.TB, args []string) *Server
 
 // RunDir runs every testdata transcript (*.txt) in dir as a parallel
-// subtest, each against its own child server started by [Child]. With
-// -server, it checks the learner's server instead (see [Check]).
-func RunDir(t *testing.T, dir string) {
-	if *serverFlag != "" || *clientFlag != "" {
-		checkFromFlag(t, dir)
-		return
+// subtest, each against its own server from start; nil starts this test
+// binary as the chapter's server ([Child]), and then -server and -client
+// check the learner's own code instead (see [Check]).
+func RunDir(t *testing.T, dir string, start StartFunc) {
+	if start == nil {
+		if *serverFlag != "" || *clientFlag != "" {
+			checkFromFlag(t, dir)
+			return
+		}
+		start = Child{}.Start
 	}
-	RunDirOn(t, dir, Child{}.Start)
-}
-
-// RunDirOn is RunDir with a server of the caller's choosing.
-func RunDirOn(t *testing.T, dir string, start StartFunc) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +58,14 @@ func RunDirOn(t *testing.T, dir string, start StartFunc) {
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
 			t.Parallel()
-			RunFile(t, path, start)
+			runFile(t, path, start)
 		})
 	}
 }
 
-// RunFile runs one transcript. With -update it rewrites the file's
+// runFile runs one transcript. With -update it rewrites the file's
 // expectations from what was observed instead of failing.
-func RunFile(t testing.TB, path string, start StartFunc) {
+func runFile(t testing.TB, path string, start StartFunc) {
 	t.Helper()
 	original, err := os.ReadFile(path)
 	if err != nil {
@@ -102,8 +89,11 @@ func RunFile(t testing.TB, path string, start StartFunc) {
 func newSession(t testing.TB, sc *script, start StartFunc, update bool) *session {
 	t.Helper()
 	s := &session{t: t, sc: sc, target: start(t, sc.args()), clients: map[string]*client{}, ports: map[string]string{}, update: update}
+	if s.target.Program != nil {
+		s.serverExited = s.target.Program.Exited()
+	}
 	if s.target.Console != nil {
-		s.console = &endpoint{name: consoleName, stream: s.target.Console}
+		s.console = &endpoint{name: consoleName, stream: s.target.Console.s}
 	}
 	if _, port, err := net.SplitHostPort(s.target.Addr); err == nil {
 		s.ports[port] = consoleName
@@ -114,21 +104,24 @@ func newSession(t testing.TB, sc *script, start StartFunc, update bool) *session
 		}
 	}
 	if s.console != nil {
-		s.console.pos = len(s.norm(s.target.Console.Bytes()[:s.target.Skip]))
+		s.console.pos = len(s.norm(s.target.Console.s.Bytes()[:s.target.Console.pos]))
 	}
 	return s
 }
 
 type session struct {
-	t       testing.TB
-	sc      *script
-	target  *Target
-	console *endpoint
-	clients map[string]*client
-	order   []*client         // in connect order, for the final check
-	ports   map[string]string // local port → client name, for placeholders
-	update  bool
-	crashed bool
+	t      testing.TB
+	sc     *script
+	target *Server
+	// serverExited is closed when the server process has exited; nil
+	// when the server is not a process of ours.
+	serverExited <-chan struct{}
+	console      *endpoint
+	clients      map[string]*client
+	order        []*client         // in connect order, for the final check
+	ports        map[string]string // local port → client name, for placeholders
+	update       bool
+	crashed      bool
 
 	// Checking a learner's server (see check.go): only what clients see
 	// decides, the console is not read, and where the run first departs
@@ -148,7 +141,7 @@ type difference struct {
 // it (after placeholders are put in) the steps have accounted for.
 type endpoint struct {
 	name   string
-	stream *Stream
+	stream *proc.Stream
 	pos    int
 	filler string // bytes a "may see … any number of times" step lets through
 }
@@ -271,11 +264,11 @@ func (s *session) run() {
 
 // exited reports whether the server has exited.
 func (s *session) exited() bool {
-	if s.target.Exited == nil {
+	if s.serverExited == nil {
 		return false
 	}
 	select {
-	case <-s.target.Exited:
+	case <-s.serverExited:
 		return true
 	default:
 		return false
@@ -286,13 +279,13 @@ func (s *session) exited() bool {
 // connection that the server closed is why, the server may be dying: its
 // exit takes a moment longer to be seen than the end of its connections.
 func (s *session) exitedAfterFailure(failure string) bool {
-	if failure == "" || s.target.Exited == nil {
+	if failure == "" || s.serverExited == nil {
 		return s.exited()
 	}
 	for _, c := range s.order {
 		if c.stream.Closed() != nil {
 			select {
-			case <-s.target.Exited:
+			case <-s.serverExited:
 			case <-time.After(time.Second):
 			}
 			break
@@ -327,13 +320,13 @@ func (s *session) connect(st *step) {
 		s.fatalf(st, "%s is already a name in this transcript", st.who)
 	}
 	addr := s.target.Addr
+	d := net.Dialer{Timeout: Patience}
 	if st.to != "" {
 		var ok bool
 		if addr, ok = s.target.Instances[st.to]; !ok {
 			s.fatalf(st, "connect %s to %s: no such instance", st.who, st.to)
 		}
 	}
-	d := net.Dialer{Timeout: Patience}
 	if s.target.Instances != nil {
 		// Linux may give connections to two instances one local port, and
 		// then the second client's default name is "ADDR#2"; binding first
@@ -348,7 +341,7 @@ func (s *session) connect(st *step) {
 	s.t.Cleanup(func() { _ = tcp.Close() })
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	s.ports[port] = st.who
-	c := &client{endpoint: endpoint{name: st.who, stream: NewStream(tcp)}, conn: tcp}
+	c := &client{endpoint: endpoint{name: st.who, stream: proc.NewStream(tcp)}, conn: tcp}
 	s.clients[st.who] = c
 	s.order = append(s.order, c)
 }
@@ -435,7 +428,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 	deadline := time.NewTimer(Patience)
 	defer deadline.Stop()
 	for {
-		data, changed, err := ep.stream.snapshot()
+		data, changed, err := ep.stream.Snapshot()
 		got := s.unread(ep, data)
 		if len(got) >= n {
 			return got, true
@@ -462,7 +455,7 @@ func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, b
 func (s *session) settle(ep *endpoint) string {
 	deadline := time.Now().Add(Patience)
 	for {
-		data, changed, err := ep.stream.snapshot()
+		data, changed, err := ep.stream.Snapshot()
 		got := s.unread(ep, data)
 		wait := settle
 		if got == "" {
@@ -482,7 +475,7 @@ func (s *session) settle(ep *endpoint) string {
 // nothing waits Quiet and returns any bytes that arrived unread.
 func (s *session) nothing(ep *endpoint) string {
 	time.Sleep(Quiet)
-	data, _, _ := ep.stream.snapshot()
+	data, _, _ := ep.stream.Snapshot()
 	return s.unread(ep, data)
 }
 
@@ -491,7 +484,7 @@ func (s *session) disconnected(st *step) {
 	c := s.client(st)
 	deadline := time.After(Patience)
 	for {
-		data, changed, err := c.stream.snapshot()
+		data, changed, err := c.stream.Snapshot()
 		if got := s.unread(&c.endpoint, data); got != "" {
 			s.diff.got = got
 			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
@@ -509,11 +502,11 @@ func (s *session) disconnected(st *step) {
 
 func (s *session) crashes(st *step) {
 	s.t.Helper()
-	if s.target.Exited == nil || s.console == nil {
+	if s.serverExited == nil || s.console == nil {
 		s.fatalf(st, "this server cannot be watched for a crash")
 	}
 	select {
-	case <-s.target.Exited:
+	case <-s.serverExited:
 	case <-time.After(Patience):
 		s.fatalf(st, "the server is still running after %v", Patience)
 	}
@@ -550,7 +543,7 @@ func (s *session) finalCheck() {
 	time.Sleep(Quiet)
 	var msgs []string
 	for _, ep := range eps {
-		data, _, _ := ep.stream.snapshot()
+		data, _, _ := ep.stream.Snapshot()
 		if got := s.unread(ep, data); got != "" {
 			if s.update {
 				ep.pos += len(got)
@@ -560,10 +553,10 @@ func (s *session) finalCheck() {
 			msgs = append(msgs, fmt.Sprintf("%s received bytes the transcript does not show: %q", ep.name, got))
 		}
 	}
-	if s.target.Exited != nil && !s.crashed {
+	if s.serverExited != nil && !s.crashed {
 		select {
-		case <-s.target.Exited:
-			msgs = append(msgs, fmt.Sprintf("the server exited (%v) but the transcript has no \"server crashes\" step", s.target.ExitErr()))
+		case <-s.serverExited:
+			msgs = append(msgs, fmt.Sprintf("the server exited (%v) but the transcript has no \"server crashes\" step", s.target.Program.Err()))
 		default:
 		}
 	}

@@ -10,33 +10,7 @@ import (
 	"time"
 )
 
-// A transcript is a text file, one step per line:
-//
-//	# a comment (kept as documentation; -update keeps it too)
-//	connect alice                  open a TCP connection named alice
-//	connect alice to n2            the same, to the server instance named n2 (a cluster; see Target.Instances)
-//	alice types "hello\n"          alice writes these bytes, in one write
-//	alice sees "hello\n"           the next bytes alice receives are exactly these
-//	alice sees, in any order:      the next lines alice receives are these, in any order
-//	    "line one\n"
-//	    "line two\n"
-//	alice sees nothing             nothing more arrives within a short, bounded wait
-//	alice may see "\n" any number of times
-//	                               from here until alice's next sees step matches, copies of
-//	                               "\n" are skipped wherever the next expected bytes would start
-//	alice is disconnected          the server closes alice's connection
-//	alice quits                    alice closes her connection (FIN)
-//	alice resets                   alice aborts her connection (RST)
-//	server prints "text\n"         the next bytes on the server's console
-//	server prints, in any order:   as for sees
-//	server crashes "panic: …\n"    the server exits; its remaining output starts with this
-//	server args -idle=1s           command-line arguments for the server (before any connect)
-//	wait 10s                       a real-time pause (only where the program itself counts time)
-//
-// Payloads are Go string literals, so every byte is visible: "\r", "\n",
-// a missing final newline, invalid UTF-8 ("\xff"). Addresses are written as
-// 127.0.0.1:<alice> (alice's side of the connection) and
-// 127.0.0.1:<server>; in typed text they are replaced by the real address.
+// The transcript grammar is the package doc (doc.go).
 
 // verb is what a step does.
 type verb int
@@ -64,7 +38,7 @@ type step struct {
 	raw     string   // original text, for comments and blank lines
 	verb    verb     //
 	who     string   // client name, or consoleName
-	to      string   // connect: the instance to connect to ("" for the target's Addr)
+	to      string   // connect: the instance to connect to ("" for the server's Addr)
 	text    string   // payload of types, sees, crashes
 	items   []string // payloads of an unordered sees block
 	anyOrd  bool     // an unordered sees block

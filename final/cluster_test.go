@@ -48,7 +48,7 @@ func startInstance(t testing.TB, url string) string {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
 		defer cancel()
 		assert.NoError(t, s.Shutdown(ctx))
 		assert.NoError(t, <-served)
@@ -59,20 +59,20 @@ func startInstance(t testing.TB, url string) string {
 
 // startThree is a transcript's target: three instances n1, n2, n3 on one
 // embedded NATS server; a bare "connect alice" goes to n1.
-func startThree(t testing.TB, args []string) *chattest.Target {
+func startThree(t testing.TB, args []string) *chattest.Server {
 	require.Empty(t, args, "cluster transcripts take no server args")
 	url := startTestNATS(t)
 	n := map[string]string{}
 	for _, name := range []string{"n1", "n2", "n3"} {
 		n[name] = startInstance(t, url)
 	}
-	return &chattest.Target{Addr: n["n1"], Instances: n}
+	return &chattest.Server{Addr: n["n1"], Instances: n}
 }
 
 // Every testdata/cluster/*.txt runs against three fresh instances.
 func TestClusterTranscripts(t *testing.T) {
 	t.Parallel()
-	chattest.RunDirOn(t, filepath.Join("testdata", "cluster"), startThree)
+	chattest.RunDir(t, filepath.Join("testdata", "cluster"), startThree)
 }
 
 // Of 20 users on three instances renaming to one name at once, exactly
@@ -186,36 +186,13 @@ func TestClusterOrder(t *testing.T) {
 // client a port of its own, so a test can predict every default name.
 func dialOwnPort(t testing.TB, addr string) *client {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: patience}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: chattest.Patience}
 	conn, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	c := &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn), addr: conn.LocalAddr().String()}
 	c.expect(c.prefix() + "已上线\n")
 	return c
-}
-
-// startChildArgs runs the program in a child process with these flags
-// (and -port of a free port) and waits for its "server listening" line.
-func startChildArgs(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRunMain+"=-port="+port+" "+strings.Join(args, " "))
-	out := &syncBuffer{ready: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	select {
-	case <-out.ready:
-	case <-time.After(patience):
-		t.Fatalf("the child did not start: %s", out)
-	}
-	return cmd, addr, out
 }
 
 // An instance killed with SIGKILL (one that does not host NATS): within
@@ -226,7 +203,8 @@ func TestClusterInstanceKilled(t *testing.T) {
 	t.Parallel()
 	url := startTestNATS(t)
 	n1, n2 := startInstance(t, url), startInstance(t, url)
-	victim, n3, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
+	victim := startChild(t, "-nats", url, "-nats-lease", testLease.String())
+	n3 := victim.Addr
 	alice, dave := dialOwnPort(t, n1), dialOwnPort(t, n2)
 	alice.expect(dave.prefix() + "已上线\n")
 	alice.rename("alice")
@@ -239,7 +217,7 @@ func TestClusterInstanceKilled(t *testing.T) {
 	bob.rename("bob")
 
 	killed := time.Now()
-	require.NoError(t, victim.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, victim.Program.Signal(syscall.SIGKILL))
 	for _, c := range []*client{alice, dave} {
 		got := []string{c.line(), c.line()}
 		assert.ElementsMatch(t, []string{"[" + bob.addr + "]bob: 下线\n", carol.prefix() + "下线\n"}, got)
@@ -267,19 +245,20 @@ func TestClusterNATSHostKilled(t *testing.T) {
 	require.NoError(t, err)
 	natsAddr := l.Addr().String()
 	require.NoError(t, l.Close())
-	host, hostAddr, _ := startChildArgs(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
-	other, otherAddr, out := startChildArgs(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
-	alice := dialOwnPort(t, hostAddr)
-	bob := dialOwnPort(t, otherAddr)
+	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
+	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
+	alice := dialOwnPort(t, host.Addr)
+	bob := dialOwnPort(t, other.Addr)
 	alice.expect(bob.prefix() + "已上线\n")
 
-	require.NoError(t, host.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
 	assert.Equal(t, replyUnavailable+replyClosing, bob.closed())
-	err = other.Wait()
+	err = other.Program.Exit(t)
+	out := string(other.Program.Out.Bytes())
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "output: %s", out)
 	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, out.String(), "fenced")
+	assert.Contains(t, out, "fenced")
 }
 
 // SIGINT: an instance leaves at once, saying 下线 for its users to the
@@ -288,13 +267,13 @@ func TestClusterInstanceInterrupted(t *testing.T) {
 	t.Parallel()
 	url := startTestNATS(t)
 	n1 := startInstance(t, url)
-	inst, n2, _ := startChildArgs(t, "-nats", url, "-nats-lease", testLease.String())
-	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
+	inst := startChild(t, "-nats", url, "-nats-lease", testLease.String())
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, inst.Addr)
 	alice.expect(bob.prefix() + "已上线\n")
-	require.NoError(t, inst.Process.Signal(os.Interrupt))
+	require.NoError(t, inst.Program.Signal(os.Interrupt))
 	assert.Equal(t, replyClosing, bob.closed())
 	alice.expect(bob.prefix() + "下线\n")
-	require.NoError(t, inst.Wait())
+	require.NoError(t, inst.Program.Exit(t))
 	// Well past a lease: nobody claims it, nobody says 下线 again.
 	deadline := time.Now().Add(testLease + testLease/2)
 	for time.Now().Before(deadline) {
@@ -315,9 +294,10 @@ func TestClusterExternalNATS(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	host, port, _ := net.SplitHostPort(addr)
+	version, err := exec.Command(bin, "--version").Output()
+	require.NoError(t, err)
+	t.Logf("%s", version)
 	ns := exec.Command(bin, "-js", "-a", host, "-p", port, "-sd", t.TempDir())
-	var log syncBuffer
-	ns.Stdout, ns.Stderr = &log, &log
 	require.NoError(t, ns.Start())
 	t.Cleanup(func() {
 		_ = ns.Process.Signal(os.Interrupt)
@@ -349,7 +329,6 @@ func TestClusterExternalNATS(t *testing.T) {
 	require.NoError(t, bob.conn.Close())
 	alice.expect("[" + bob.addr + "]bob: 下线\n")
 	alice.nothing()
-	t.Logf("nats-server: %s", strings.SplitN(log.String(), "\n", 3)[0:2])
 }
 
 // lineCountingConn is a discardConn that counts the copies of one line it is

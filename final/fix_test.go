@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"im-workbook/chattest"
 )
 
 // chunkReader returns its chunks one Read at a time, as a network would.
@@ -247,7 +248,7 @@ func chatter(addr string, id, rounds int) error {
 		}
 	}()
 	waitLine := func(want string) error {
-		timeout := time.After(patience)
+		timeout := time.After(chattest.Patience)
 		for {
 			select {
 			case l, ok := <-lines:
@@ -754,63 +755,14 @@ func TestFix12Shutdown(t *testing.T) {
 
 	t.Run("SIGTERM and SIGINT exit 0", func(t *testing.T) {
 		for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
-			cmd, addr, output := startChild(t)
-			c := dial(t, addr)
-			require.NoError(t, cmd.Process.Signal(sig))
+			srv := startChild(t)
+			c := dial(t, srv.Addr)
+			require.NoError(t, srv.Program.Signal(sig))
 			assert.Equal(t, replyClosing, c.closed())
-			require.NoError(t, cmd.Wait(), "exit status, after: %s", output)
-			assert.Contains(t, output.String(), "shutting down")
+			require.NoError(t, srv.Program.Exit(t), "exit status, after: %s", srv.Program.Out.Bytes())
+			assert.Contains(t, string(srv.Program.Out.Bytes()), "shutting down")
 		}
 	})
-}
-
-// envRunMain makes the test binary run the server's run() (see TestMain).
-const envRunMain = "FINAL_TEST_RUN_MAIN"
-
-// startChild runs the program itself in a child process on a free port.
-func startChild(t *testing.T) (*exec.Cmd, string, *syncBuffer) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRunMain+"=-port="+port)
-	out := &syncBuffer{ready: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	select {
-	case <-out.ready:
-	case <-time.After(patience):
-		t.Fatalf("the child did not start: %s", out)
-	}
-	return cmd, addr, out
-}
-
-// syncBuffer collects a child's output and tells when the ready line came.
-type syncBuffer struct {
-	mu    sync.Mutex
-	b     bytes.Buffer
-	ready chan struct{}
-	once  sync.Once
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b.Write(p)
-	if strings.Contains(b.b.String(), "server listening on ") {
-		b.once.Do(func() { close(b.ready) })
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestFix13Limits(t *testing.T) {

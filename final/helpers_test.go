@@ -12,14 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
 )
-
-// patience bounds every wait for something that should happen; a passing
-// run never reaches it.
-const patience = 10 * time.Second
-
-// quiet is how long "nothing more arrives" waits.
-const quiet = 200 * time.Millisecond
 
 // startServer runs a Server in this process on a free loopback port, with
 // the default limits changed by tune, and shuts it down when the test ends.
@@ -36,7 +31,7 @@ func startServer(t testing.TB, tune func(*Config)) (*Server, string) {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -67,7 +62,7 @@ func dial(t testing.TB, addr string) *client {
 // dialRaw connects without reading anything.
 func dialRaw(t testing.TB, addr string) *client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, patience)
+	conn, err := net.DialTimeout("tcp", addr, chattest.Patience)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	return &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn), addr: conn.LocalAddr().String()}
@@ -86,7 +81,7 @@ func (c *client) send(s string) {
 // line reads the next line, newline included.
 func (c *client) line() string {
 	c.t.Helper()
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(patience)))
+	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(chattest.Patience)))
 	s, err := c.r.ReadString('\n')
 	require.NoError(c.t, err, "read so far: %q", s)
 	return s
@@ -101,10 +96,10 @@ func (c *client) expect(want string) {
 	}
 }
 
-// nothing checks that no byte arrives within quiet.
+// nothing checks that no byte arrives within chattest.Quiet.
 func (c *client) nothing() {
 	c.t.Helper()
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(quiet)))
+	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(chattest.Quiet)))
 	b, err := c.r.ReadByte()
 	if err == nil {
 		rest, _ := c.r.Peek(c.r.Buffered())
@@ -116,7 +111,7 @@ func (c *client) nothing() {
 // closed reads to the end of the connection and returns what came before.
 func (c *client) closed() string {
 	c.t.Helper()
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(patience)))
+	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(chattest.Patience)))
 	rest, err := io.ReadAll(c.r)
 	if err != nil && !isReset(err) {
 		c.t.Fatalf("reading to the end: %v (after %q)", err, rest)
@@ -139,7 +134,7 @@ func (c *client) rename(name string) {
 // waitFor polls cond (for conditions no client can observe) until it holds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(chattest.Patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

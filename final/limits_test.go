@@ -22,6 +22,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // scaled is DefaultConfig divided by 16, with the same ratios: RoomBurst
@@ -73,7 +76,7 @@ func paced(c *client, rate float64) <-chan string {
 				time.Sleep(time.Duration(float64(len(buf)) / rate * float64(time.Second)))
 				continue
 			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(patience))
+			_ = c.conn.SetReadDeadline(time.Now().Add(chattest.Patience))
 			n, err := c.r.Read(buf[:min(allowed, len(buf))])
 			read += n
 			for _, b := range buf[:n] {
@@ -148,7 +151,7 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 	marker.send("marker\n")
 	want := marker.prefix() + "marker\n"
 	flood := 0
-	timeout := time.After(patience + 10*time.Second)
+	timeout := time.After(chattest.Patience + 10*time.Second)
 	for {
 		select {
 		case l, ok := <-lines:
@@ -173,10 +176,10 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 // its pace of reading is what the server sees.
 func dialSmallWindow(t *testing.T, addr string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: patience, Control: func(_, _ string, rc syscall.RawConn) error {
+	d := net.Dialer{Timeout: chattest.Patience, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
 		if cerr := rc.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			err = setRcvBuf(fd, 4096)
 		}); cerr != nil {
 			return cerr
 		}
@@ -203,7 +206,7 @@ func collect(c *client) <-chan stamped {
 	go func() {
 		defer close(out)
 		for {
-			_ = c.conn.SetReadDeadline(time.Now().Add(3 * patience))
+			_ = c.conn.SetReadDeadline(time.Now().Add(3 * chattest.Patience))
 			l, err := c.r.ReadString('\n')
 			if err != nil {
 				return
@@ -231,7 +234,7 @@ func TestIssue10ChurnIsRateLimited(t *testing.T) {
 
 	start := time.Now()
 	for time.Since(start) < time.Second {
-		conn, err := net.DialTimeout("tcp", addr, patience)
+		conn, err := net.DialTimeout("tcp", addr, chattest.Patience)
 		require.NoError(t, err)
 		_ = conn.(*net.TCPConn).SetLinger(0)
 		_ = conn.Close() // RST
@@ -247,7 +250,7 @@ func TestIssue10ChurnIsRateLimited(t *testing.T) {
 	joins, leaves := 0, 0
 	presence := 0 // bytes
 	var worst float64
-	deadline := time.After(3 * patience)
+	deadline := time.After(3 * chattest.Patience)
 	for {
 		select {
 		case s, ok := <-lines:
@@ -488,7 +491,7 @@ func TestIssue10FlagsAreValidated(t *testing.T) {
 		{"-write-timeout", "0"},
 	} {
 		var stdout, stderr bytes.Buffer
-		ctx, cancel := context.WithTimeout(t.Context(), quiet) // were the flags accepted, the server would stop
+		ctx, cancel := context.WithTimeout(t.Context(), chattest.Quiet) // were the flags accepted, the server would stop
 		assert.Equal(t, 2, run(ctx, args, &stdout, &stderr), "%q", args)
 		cancel()
 		// The message names the flag, in the flags' own words.
@@ -537,34 +540,23 @@ func TestIssue10SlowNoticeOnItsOwnLine(t *testing.T) {
 // Finding 8: a log line to a console whose reader has gone killed the
 // server with SIGPIPE.
 func TestIssue10NoSIGPIPEOnClosedConsole(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	_, port, _ := net.SplitHostPort(addr)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRunMain+"=-v -port="+port)
-	out := &syncBuffer{ready: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = out, w
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	srv := chattest.ServeCommand(t, "server listening", func(addr string) *exec.Cmd {
+		cmd := proc.ServeTest(os.Args[0], addr, "-v") // this test binary as the server, see TestMain
+		cmd.Stderr = w
+		return cmd
+	})
 	require.NoError(t, w.Close())
-	select {
-	case <-out.ready:
-	case <-time.After(patience):
-		t.Fatalf("the child did not start: %s", out)
-	}
 	require.NoError(t, r.Close()) // the console is gone
 	// Each connection logs a line (-v): the first write gets EPIPE.
 	for range 3 {
-		c := dial(t, addr)
+		c := dial(t, srv.Addr)
 		c.send("hi\n")
 		c.expect(c.prefix() + "hi\n")
 	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait(), "the server did not exit cleanly: %s", out)
+	require.NoError(t, srv.Program.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.Program.Exit(t), "the server did not exit cleanly: %s", srv.Program.Out.Bytes())
 }
 
 // A who reply is paid for before it is built (so that users waiting for

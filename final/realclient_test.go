@@ -17,19 +17,13 @@ import (
 	"im-workbook/chattest/terminal"
 )
 
-// startChild runs this test binary as the server, as the transcripts do.
-func serveChild(t *testing.T, args ...string) string {
-	t.Helper()
-	return chattest.Child{Ready: "server listening"}.Start(t, args).Addr
-}
-
 // Issue 14: inetutils telnet with default settings turns bytes inside
 // common Chinese characters into special keys. "rename 小明" (小 holds
 // 0x8f, ^O) renames the user, who goes on seeing everyone's messages, and
 // a later 「我们的会面」 (面 holds 0x9d, telnet's escape ^]) arrives whole.
 func TestRealTelnetChinese(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t)
+	addr := startChild(t).Addr
 	alice := terminal.Telnet(t, addr)
 	alice.WaitFor(t, "已上线")
 	bob := terminal.Nc(t, addr)
@@ -54,7 +48,7 @@ func TestRealTelnetChinese(t *testing.T) {
 // session the user is told, in one line, and the retyped line arrives.
 func TestRealTelnetDamagedLine(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t)
+	addr := startChild(t).Addr
 	alice := terminal.Telnet(t, addr)
 	alice.WaitFor(t, "已上线")
 	bob := terminal.Nc(t, addr)
@@ -77,7 +71,7 @@ func TestRealTelnetDamagedLine(t *testing.T) {
 // until the server answers. final answers, so the next message shows.
 func TestRealTelnetCtrlC(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t)
+	addr := startChild(t).Addr
 	alice := terminal.Telnet(t, addr)
 	alice.WaitFor(t, "已上线")
 	bob := terminal.Nc(t, addr)
@@ -96,7 +90,7 @@ func TestRealTelnetCtrlC(t *testing.T) {
 // line.
 func TestRealTelnetCharacterMode(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t)
+	addr := startChild(t).Addr
 	alice := terminal.Telnet(t, addr)
 	alice.WaitFor(t, "已上线")
 	bob := terminal.Nc(t, addr)
@@ -149,7 +143,7 @@ func lastLine(screen string) string {
 // session.
 func TestRealNcCtrlD(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t)
+	addr := startChild(t).Addr
 	bob := terminal.Nc(t, addr)
 	bob.WaitFor(t, "已上线")
 	alice := terminal.Nc(t, addr, "-N")
@@ -172,7 +166,7 @@ func TestRealNcCtrlD(t *testing.T) {
 // exits once Enter is pressed and its write fails.
 func TestRealNcKicked(t *testing.T) {
 	t.Parallel()
-	addr := serveChild(t, "-idle", "1s")
+	addr := startChild(t, "-idle", "1s").Addr
 	alice := terminal.Nc(t, addr)
 	alice.WaitFor(t, "你被踢了")
 	assert.True(t, alice.RunsFor(chattest.Quiet), "nc still running after the kick")

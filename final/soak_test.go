@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"im-workbook/chattest"
 )
 
 var (
@@ -70,7 +72,7 @@ func soakDial(addr string) (*soakConn, error) {
 			return nil, errBusy
 		}
 		return nil, fmt.Errorf("%s: ended before joining", c.addr)
-	case <-time.After(patience):
+	case <-time.After(chattest.Patience):
 		conn.Close()
 		return nil, fmt.Errorf("%s: did not join", c.addr)
 	}
@@ -85,7 +87,7 @@ func (c *soakConn) snapshot() []string {
 // waitLine waits until a line satisfying ok has arrived at or after
 // index from, and returns its index.
 func (c *soakConn) waitLine(from int, ok func(string) bool) (int, bool) {
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(chattest.Patience)
 	for {
 		c.mu.Lock()
 		for ; from < len(c.lines); from++ {
@@ -368,7 +370,7 @@ func TestSoak(t *testing.T) {
 		require.True(t, ok)
 		from = j + 1
 	}
-	time.Sleep(quiet) // nothing more may come
+	time.Sleep(chattest.Quiet) // nothing more may come
 	var who []string
 	for _, l := range stayers[0].snapshot()[n:] {
 		if isWho(l) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -273,7 +274,7 @@ func TestSendWordExit(t *testing.T) {
 // and exited with status 0. Now: a clear message, status 1.
 func TestConnectFailure(t *testing.T) {
 	t.Parallel()
-	c := startClient(t, freePort(t))
+	c := startClient(t, freeAddr(t))
 	assert.Equal(t, exitLost, c.exit(t))
 	assert.Regexp(t, `^>>>>>>>链接服务器失败：dial tcp 127\.0\.0\.1:\d+: connect: connection refused\n$`, c.stderr.all(t))
 	assert.Empty(t, c.stdout.all(t))
@@ -446,32 +447,19 @@ func TestProcess(t *testing.T) {
 	start := func(t *testing.T, addr string) *process {
 		t.Helper()
 		host, port, _ := strings.Cut(addr, ":")
-		stdout, outs := pipeOutput("client stdout")
+		cmd := chattest.Self("-ip", host, "-port", port) // see TestMain
 		stderr, errs := pipeOutput("client stderr")
-		p := &process{
-			cmd:    exec.Command(os.Args[0], "-ip", host, "-port", port),
-			stdout: outs,
-			stderr: errs,
-			exited: make(chan struct{}),
-		}
-		p.cmd.Env = append(os.Environ(), envMain+"=1")
-		var err error
-		p.stdin, err = p.cmd.StdinPipe()
-		require.NoError(t, err)
-		p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
-		require.NoError(t, p.cmd.Start())
+		cmd.Stderr = stderr
+		p := chattest.StartProgram(t, cmd)
 		go func() {
-			_ = p.cmd.Wait() // copies all the output first
-			stdout.Close()
+			<-p.Exited() // cmd.Wait has copied all of stderr
 			stderr.Close()
-			close(p.exited)
 		}()
-		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited })
-		return p
+		return &process{Program: p, stdout: outputOf("client stdout", p.Out), stderr: errs}
 	}
 
 	t.Run("connection refused", func(t *testing.T) {
-		p := start(t, freePort(t))
+		p := start(t, freeAddr(t))
 		assert.Equal(t, exitLost, p.exitStatus(t))
 		assert.Contains(t, p.stderr.all(t), "链接服务器失败")
 	})
@@ -479,14 +467,14 @@ func TestProcess(t *testing.T) {
 		rec := record(t)
 		p := start(t, rec.addr)
 		p.stdout.Expect(t, menuText)
-		require.NoError(t, p.stdin.Close())
+		p.CloseInput(t)
 		assert.Equal(t, exitOK, p.exitStatus(t))
 	})
 	t.Run("interrupt", func(t *testing.T) {
 		rec := record(t)
 		p := start(t, rec.addr)
 		p.stdout.Expect(t, menuText)
-		require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+		require.NoError(t, p.Signal(os.Interrupt))
 		assert.Equal(t, exitInterrupted, p.exitStatus(t))
 		_, err := rec.conn(t).sent.end(t)
 		assert.ErrorIs(t, err, io.EOF)
@@ -507,22 +495,20 @@ func TestProcess(t *testing.T) {
 
 // process is the client running as a process of its own.
 type process struct {
-	cmd            *exec.Cmd
-	stdin          io.WriteCloser
+	*chattest.Program
 	stdout, stderr output
-	exited         chan struct{} // closed once cmd.Wait has returned
 }
 
 // exitStatus waits for the process to end by itself.
 func (p *process) exitStatus(t *testing.T) int {
 	t.Helper()
-	select {
-	case <-p.exited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(chattest.Patience):
-		t.Fatalf("the client is still running after %v", chattest.Patience)
-		return 0
+	var exit *exec.ExitError
+	if err := p.Exit(t); errors.As(err, &exit) {
+		return exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
 	}
+	return 0
 }
 
 // A server line that pauses inside a character (a slow link, a server

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // The tests drive the real client as a person does: lines typed on its
@@ -37,27 +38,28 @@ import (
 // passing run never reaches. What is the client's own stays here: run()
 // in process with pipes, the recorder, the observer's protocol lines.
 
-// envMain makes the test binary run main() instead of the tests.
-const envMain = "FINAL_CLIENT_MAIN"
-
 // binDir holds the server binaries the tests build.
 var binDir string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envMain) != "" {
-		main()
-		return
-	}
-	dir, err := os.MkdirTemp("", "final-client-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}))
+	chattest.Main(m, chattest.Roles{
+		Program: func(args []string) { // TestProcess runs main itself
+			os.Args = append(os.Args[:1], args...)
+			main()
+		},
+		Tests: func(m *testing.M) {
+			dir, err := os.MkdirTemp("", "final-client-test-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			binDir = dir
+			goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+				os.RemoveAll(dir)
+				os.Exit(code)
+			}))
+		},
+	})
 }
 
 // output is what a program or a connection produced: read in order
@@ -65,11 +67,14 @@ func TestMain(m *testing.M) {
 type output struct {
 	*chattest.Watch
 	name   string
-	stream *chattest.Stream
+	stream *proc.Stream
 }
 
 func newOutput(name string, r io.Reader) output {
-	s := chattest.NewStream(r)
+	return outputOf(name, proc.NewStream(r))
+}
+
+func outputOf(name string, s *proc.Stream) output {
 	return output{Watch: chattest.NewWatch(name, s), name: name, stream: s}
 }
 
@@ -372,15 +377,13 @@ func (r *recorder) conn(t testing.TB) *peer {
 	return r.peer
 }
 
-// freePort returns a loopback address that nothing listens on.
-func freePort(t testing.TB) string {
+// freeAddr returns a loopback address that nothing listens on.
+func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
 }
 

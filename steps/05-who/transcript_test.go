@@ -8,12 +8,12 @@ import (
 
 // 测试进程会以子进程的方式重新运行自己，作为本章的服务器（见 chattest.Main）。
 func TestMain(m *testing.M) {
-	chattest.Main(m, func(ip string, port int) { NewServer(ip, port).Start() })
+	chattest.Main(m, chattest.Roles{Serve: func(ip string, port int, _ []string) { NewServer(ip, port).Start() }})
 }
 
 // testdata/*.txt 中的每个对话记录都是一个测试；go test -update 会按实际输出重写它们。
 func TestTranscripts(t *testing.T) {
-	chattest.RunDir(t, "testdata")
+	chattest.RunDir(t, "testdata", nil)
 }
 
 // 「检查你自己的代码」（go test -server DIR）的测试：把本章代码原样复制到临时目录里一个自己的模块中，

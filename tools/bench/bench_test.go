@@ -22,8 +22,8 @@ func TestFormatting(t *testing.T) {
 func TestListening(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	assert.True(t, listening(port))
+	addr := ln.Addr().String()
+	assert.True(t, listening(addr))
 	ln.Close()
-	assert.False(t, listening(port))
+	assert.False(t, listening(addr))
 }

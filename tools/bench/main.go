@@ -21,31 +21,32 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"im-workbook/tools/internal/load"
 )
 
 // params are a run's scenario sizes.
 type params struct {
-	fanReaders, fanSenders, fanLines, fanSize int
-	stReaders, stSenders, stLines, stSize     int
-	idleUsers                                 int
-	leaveUsers                                int
-	leaveAfter, leaveWindow                   time.Duration
+	fan, stalled            fanout // scenarios 1 and 2
+	idleUsers               int
+	leaveUsers              int
+	leaveAfter, leaveWindow time.Duration
+}
+
+// fanout is the size of a fan-out run: lines of size bytes each.
+type fanout struct{ readers, senders, lines, size int }
+
+func (f fanout) config() load.Config {
+	return load.Config{Readers: f.readers, Senders: f.senders, Lines: f.lines, Size: f.size}
 }
 
 var (
 	full = params{
-		fanReaders: 200, fanSenders: 8, fanLines: 200, fanSize: 64,
-		stReaders: 100, stSenders: 8, stLines: 800, stSize: 1024,
-		idleUsers:  5000,
+		fan: fanout{200, 8, 200, 64}, stalled: fanout{100, 8, 800, 1024}, idleUsers: 5000,
 		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
-	// quick keeps the stalled scenario's traffic per reader (it must
-	// outgrow the kernel's buffers) and the leaving scenario's clock
-	// (chapter 08's kick comes 10 s after a user's last line).
 	quick = params{
-		fanReaders: 50, fanSenders: 4, fanLines: 50, fanSize: 64,
-		stReaders: 20, stSenders: 8, stLines: 800, stSize: 1024,
-		idleUsers:  1000,
+		fan: fanout{50, 4, 50, 64}, stalled: fanout{20, 8, 800, 1024}, idleUsers: 1000,
 		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 )

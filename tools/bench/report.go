@@ -43,8 +43,8 @@ func (rep *report) results() *benchfmt.Results {
 		Version: rep.version,
 		Notes:   rep.notes(),
 		Sizes: fmt.Sprintf("fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.",
-			p.fanReaders, p.fanSenders, p.fanLines, p.fanSize, p.stReaders, p.stSenders, p.stLines, p.stSize,
-			float64(p.stSenders*p.stLines*(p.stSize+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
+			p.fan.readers, p.fan.senders, p.fan.lines, p.fan.size, p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size,
+			float64(p.stalled.senders*p.stalled.lines*(p.stalled.size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
 		Machine: rep.machine,
 		Chart:   rep.chart(),
 	}
@@ -72,155 +72,161 @@ func (rep *report) mark(ok bool) string {
 	return "❌"
 }
 
-func (rep *report) each(f func(o *outcome) (cell, bool)) map[string]cell {
+// each is every server's cell for one row.
+func (rep *report) each(f func(o *outcome) cell) map[string]cell {
 	m := map[string]cell{}
 	for _, k := range rep.kinds {
-		if c, ok := f(rep.out[k.name]); ok {
-			m[k.name] = c
-		}
+		m[k.name] = f(rep.out[k.name])
 	}
 	return m
 }
 
 func (rep *report) final() *outcome { return rep.out["final"] }
 
+// measure is one row of the table, as data: its cell for each server
+// and, for a row with a target, whether final met it (judged false: no
+// figure to judge).
+type measure struct {
+	scenario, name string
+	ratio          bool
+	cell           func(o *outcome) cell
+	target         string
+	met            func(f *outcome, cells map[string]cell) (ok, judged bool)
+}
+
 // rows builds the table.
 func (rep *report) rows() []row {
-	p := rep.params
 	var rows []row
-	fanRows := func(title string, get func(o *outcome) *load.Result) {
-		rate := rep.each(func(o *outcome) (cell, bool) {
-			r := get(o)
-			if r == nil {
-				return none(), true
+	for _, m := range rep.measures() {
+		r := row{scenario: m.scenario, measure: m.name, ratio: m.ratio, cells: rep.each(m.cell), target: m.target}
+		if m.met != nil {
+			if ok, judged := m.met(rep.final(), r.cells); judged {
+				r.target += " " + rep.mark(ok)
 			}
-			return cell{fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate}, true
-		})
-		target := "≥ 3× ch08 and ≥ 3× ncat"
-		if f := rate["final"]; !math.IsNaN(f.num) {
-			ok := true
-			for _, base := range []string{"ch08", "ncat"} {
-				if c, has := rate[base]; has && !math.IsNaN(c.num) && f.num < 3*c.num {
-					ok = false
-				}
-			}
-			target += " " + rep.mark(ok && get(rep.final()).Complete())
 		}
-		rows = append(rows,
-			row{scenario: title, measure: "deliveries/s", cells: rate, ratio: true, target: target},
-			row{measure: "every reader got every line, intact and attributed", cells: rep.each(func(o *outcome) (cell, bool) {
-				return completeness(get(o)), true
-			})},
-			row{measure: "observer latency p50 / p99", cells: rep.each(func(o *outcome) (cell, bool) {
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func (rep *report) measures() []measure {
+	p := rep.params
+	var out []measure
+	for _, sc := range []struct {
+		mode string
+		get  func(o *outcome) *load.Result
+	}{
+		{"lockstep", func(o *outcome) *load.Result { return o.fan }},
+		{"burst", func(o *outcome) *load.Result { return o.fanBurst }},
+	} {
+		get := sc.get
+		out = append(out,
+			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.readers, p.fan.senders, p.fan.lines),
+				name: "deliveries/s", ratio: true, cell: func(o *outcome) cell { return rateCell(get(o)) },
+				target: "≥ 3× ch08 and ≥ 3× ncat", met: func(f *outcome, cells map[string]cell) (bool, bool) {
+					fc, has := cells["final"]
+					if !has || math.IsNaN(fc.num) {
+						return false, false
+					}
+					for _, base := range []string{"ch08", "ncat"} {
+						if c, has := cells[base]; has && !math.IsNaN(c.num) && fc.num < 3*c.num {
+							return false, true
+						}
+					}
+					return get(f).Complete(), true
+				}},
+			measure{name: "every reader got every line, intact and attributed", cell: func(o *outcome) cell { return completeness(get(o)) }},
+			measure{name: "observer latency p50 / p99", cell: func(o *outcome) cell {
 				r := get(o)
 				if r == nil || r.Latencies == 0 {
-					return none(), true
+					return none()
 				}
-				return cell{fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50)}, true
-			})},
-			row{measure: "connect time (all welcomed)", cells: rep.each(func(o *outcome) (cell, bool) {
+				return cell{fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50)}
+			}},
+			measure{name: "connect time (all welcomed)", cell: func(o *outcome) cell {
 				r := get(o)
 				if r == nil {
-					return none(), true
+					return none()
 				}
 				t := ms(r.ConnectTime)
 				if r.Refused > 0 || !r.Joined {
 					t += fmt.Sprintf(" (%d refused, all welcomed: %v)", r.Refused, r.Joined)
 				}
-				return cell{t, float64(r.ConnectTime)}, true
-			})},
-			row{measure: "server CPU per delivery (the load generator's own cost excluded)", ratio: true, cells: rep.each(func(o *outcome) (cell, bool) {
-				return cpuPerDelivery(get(o)), true
-			})},
-			row{measure: "server CPU / RSS during the run", cells: rep.each(func(o *outcome) (cell, bool) {
+				return cell{t, float64(r.ConnectTime)}
+			}},
+			measure{name: "server CPU per delivery (the load generator's own cost excluded)", ratio: true, cell: func(o *outcome) cell { return cpuPerDelivery(get(o)) }},
+			measure{name: "server CPU / RSS during the run", cell: func(o *outcome) cell {
 				r := get(o)
 				if r == nil {
-					return none(), true
+					return none()
 				}
-				return cell{fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds()}, true
-			})},
+				return cell{fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds()}
+			}},
 		)
 	}
-	fanRows(fmt.Sprintf("1 fan-out, lockstep (%d readers, %d×%d lines)", p.fanReaders, p.fanSenders, p.fanLines), func(o *outcome) *load.Result { return o.fan })
-	fanRows(fmt.Sprintf("1 fan-out, burst (%d readers, %d×%d lines)", p.fanReaders, p.fanSenders, p.fanLines), func(o *outcome) *load.Result { return o.fanBurst })
-
-	// Scenario 2.
-	title := fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stReaders, p.stSenders, p.stLines, p.stSize, strings.Join(stalledFlags, " "))
-	plain := rep.each(func(o *outcome) (cell, bool) { return rateCell(o.plain), true })
-	with := rep.each(func(o *outcome) (cell, bool) {
-		if o.withStalled == nil || o.plain == nil || o.plain.Rate == 0 || o.withStalled.Stalled {
-			return rateCell(o.withStalled), true // a stalled run's rate is the rate before it stalled
-		}
-		c := rateCell(o.withStalled)
-		c.text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
-		return c, true
-	})
-	target2 := "others complete, ≥ 80% of own unstalled rate"
-	if f := rep.final(); f != nil && f.withStalled != nil && f.plain != nil {
-		target2 += " " + rep.mark(f.withStalled.Complete() && f.withStalled.Rate >= 0.8*f.plain.Rate)
-	}
-	rows = append(rows,
-		row{scenario: title, measure: "deliveries/s without the stalled client", cells: plain, ratio: true},
-		row{measure: "deliveries/s with it (share of the rate without)", cells: with, ratio: true, target: target2},
-		row{measure: "server CPU per delivery, without the stalled client", cells: rep.each(func(o *outcome) (cell, bool) { return cpuPerDelivery(o.plain), true }), ratio: true},
-		row{measure: "every other reader got every line", cells: rep.each(func(o *outcome) (cell, bool) { return completeness(o.withStalled), true })},
-		row{measure: "what the server did", cells: rep.each(func(o *outcome) (cell, bool) { return stallCell(o.withStalled), true })},
-	)
-
-	// Scenario 3.
-	perUser := rep.each(func(o *outcome) (cell, bool) {
-		r := o.idle
-		switch {
-		case r == nil:
-			return none(), true
-		case r.Gone:
-			return cell{fmt.Sprintf("crashed at %d users", r.Users), math.NaN()}, true
-		case !r.Settled:
-			// Mid-announcement: not a figure to compare.
-			return cell{fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024), math.NaN()}, true
-		}
-		return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}, true
-	})
-	target3 := "≤ 10 KiB per user at 5,000 users"
-	if f := rep.final(); f != nil && f.idle != nil {
-		target3 += " " + rep.mark(f.idle.Users >= 5000 && f.idle.PerUser() <= 10*1024)
-	}
-	rows = append(rows,
-		row{scenario: fmt.Sprintf("3 idle memory (%d users that never speak)", p.idleUsers), measure: "server RSS per connected user", cells: perUser, ratio: true, target: target3},
-		row{measure: "users connected / welcomed", cells: rep.each(func(o *outcome) (cell, bool) {
+	return append(out,
+		measure{scenario: fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size, strings.Join(stalledFlags, " ")),
+			name: "deliveries/s without the stalled client", ratio: true, cell: func(o *outcome) cell { return rateCell(o.plain) }},
+		measure{name: "deliveries/s with it (share of the rate without)", ratio: true, cell: func(o *outcome) cell {
+			c := rateCell(o.withStalled)
+			if o.withStalled != nil && o.plain != nil && o.plain.Rate != 0 && !o.withStalled.Stalled { // a stalled run's rate is the rate before it stalled
+				c.text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
+			}
+			return c
+		}, target: "others complete, ≥ 80% of own unstalled rate", met: func(f *outcome, _ map[string]cell) (bool, bool) {
+			if f == nil || f.withStalled == nil || f.plain == nil {
+				return false, false
+			}
+			return f.withStalled.Complete() && f.withStalled.Rate >= 0.8*f.plain.Rate, true
+		}},
+		measure{name: "server CPU per delivery, without the stalled client", ratio: true, cell: func(o *outcome) cell { return cpuPerDelivery(o.plain) }},
+		measure{name: "every other reader got every line", cell: func(o *outcome) cell { return completeness(o.withStalled) }},
+		measure{name: "what the server did", cell: func(o *outcome) cell { return stallCell(o.withStalled) }},
+		measure{scenario: fmt.Sprintf("3 idle memory (%d users that never speak)", p.idleUsers), name: "server RSS per connected user", ratio: true, cell: func(o *outcome) cell {
+			switch r := o.idle; {
+			case r == nil:
+				return none()
+			case r.Gone:
+				return cell{fmt.Sprintf("crashed at %d users", r.Clients), math.NaN()}
+			case !r.Settled: // mid-announcement: not a figure to compare
+				return cell{fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024), math.NaN()}
+			default:
+				return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}
+			}
+		}, target: "≤ 10 KiB per user at 5,000 users", met: func(f *outcome, _ map[string]cell) (bool, bool) {
+			if f == nil || f.idle == nil {
+				return false, false
+			}
+			return f.idle.Clients >= 5000 && f.idle.PerUser() <= 10*1024, true
+		}},
+		measure{name: "users connected / welcomed", cell: func(o *outcome) cell {
 			r := o.idle
 			if r == nil {
-				return none(), true
+				return none()
 			}
-			t := fmt.Sprintf("%d / %d", r.Users, r.JoinsSeen)
+			t := fmt.Sprintf("%d / %d", r.Clients, r.JoinsSeen)
 			if !r.Settled {
 				t += " (still busy when measured)"
 			}
-			return cell{t, float64(r.Users)}, true
-		})},
+			return cell{t, float64(r.Clients)}
+		}},
+		measure{scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
+			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: func(o *outcome) cell {
+				switch r := o.leave; {
+				case r == nil:
+					return none()
+				case r.Gone:
+					return cell{"crashed", math.NaN()}
+				default:
+					return cell{fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds()}
+				}
+			}, target: "< 0.05 CPU s", met: func(f *outcome, _ map[string]cell) (bool, bool) {
+				if f == nil || f.leave == nil {
+					return false, false
+				}
+				return !f.leave.Gone && f.leave.CPU < 50*time.Millisecond, true
+			}},
 	)
-
-	// Scenario 4.
-	cpu := rep.each(func(o *outcome) (cell, bool) {
-		r := o.leave
-		switch {
-		case r == nil:
-			return none(), true
-		case r.Gone:
-			return cell{"crashed", math.NaN()}, true
-		}
-		return cell{fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds()}, true
-	})
-	target4 := "< 0.05 CPU s"
-	if f := rep.final(); f != nil && f.leave != nil {
-		target4 += " " + rep.mark(!f.leave.Gone && f.leave.CPU < 50*time.Millisecond)
-	}
-	rows = append(rows, row{
-		scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
-		measure:  fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter),
-		cells:    cpu, ratio: true, target: target4,
-	})
-	return rows
 }
 
 func rateCell(r *load.Result) cell {
@@ -372,7 +378,7 @@ func (rep *report) notes() []string {
 			notes = append(notes, fmt.Sprintf("%s refused %d of %d idle users (%s).", n, o.idle.Refused, rep.params.idleUsers, o.idle.RefusedErr))
 		}
 		if o.idle != nil && !o.idle.Settled && !o.idle.Gone {
-			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Users))
+			notes = append(notes, fmt.Sprintf("%s was still busy when its idle RSS was taken (it had announced %d of %d arrivals to the first user).", n, o.idle.JoinsSeen, o.idle.Clients))
 		}
 		if o.leave != nil && !o.leave.Spoke {
 			notes = append(notes, fmt.Sprintf("%s: in scenario 4 not every user's line arrived before they quit.", n))

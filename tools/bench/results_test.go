@@ -16,7 +16,7 @@ import (
 // file is what bench printed.
 func TestResultsFile(t *testing.T) {
 	fan := func(rate float64, complete bool) *load.Result {
-		r := &load.Result{Expected: 100, Delivered: 100, Rate: rate, P50: 2 * time.Millisecond, P99: 9 * time.Millisecond, Latencies: 10, ConnectTime: 150 * time.Millisecond, Joined: true, CPU: time.Second, RSS: 10 << 20}
+		r := &load.Result{Expected: 100, Delivered: 100, Rate: rate, P50: 2 * time.Millisecond, P99: 9 * time.Millisecond, Latencies: 10, Connected: load.Connected{ConnectTime: 150 * time.Millisecond, Joined: true}, CPU: time.Second, RSS: 10 << 20}
 		if !complete {
 			r.Delivered, r.Unattributed = 40, 50
 		}
@@ -31,9 +31,9 @@ func TestResultsFile(t *testing.T) {
 		machine: "$ nproc\n2\n",
 		out: map[string]*outcome{
 			"ch08": {fan: fan(100000, true), fanBurst: fan(50000, false), plain: fan(90000, true), withStalled: &load.Result{Expected: 100, Delivered: 40, Rate: 80000, Stalled: true},
-				idle: &load.IdleResult{Users: 5000, JoinsSeen: 200, RSSAfter: 50 << 20}, leave: &load.LeaveResult{Users: 100, Spoke: true, CPU: 3 * time.Second}},
+				idle: &load.IdleResult{Connected: load.Connected{Clients: 5000}, JoinsSeen: 200, RSSAfter: 50 << 20}, leave: &load.LeaveResult{Connected: load.Connected{Clients: 100}, Spoke: true, CPU: 3 * time.Second}},
 			"final": {fan: fan(400000, true), fanBurst: fan(3000000, true), plain: fan(500000, true), withStalled: &load.Result{Expected: 100, Delivered: 100, Rate: 450000, StalledDropped: 1},
-				idle: &load.IdleResult{Users: 5000, JoinsSeen: 5000, Settled: true, RSSAfter: 80 << 20}, leave: &load.LeaveResult{Users: 100, Spoke: true}},
+				idle: &load.IdleResult{Connected: load.Connected{Clients: 5000}, JoinsSeen: 5000, Settled: true, RSSAfter: 80 << 20}, leave: &load.LeaveResult{Connected: load.Connected{Clients: 100}, Spoke: true}},
 		},
 	}
 	printed := rep.results().Markdown()

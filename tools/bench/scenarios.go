@@ -58,10 +58,10 @@ func (rep *report) runAll(ctx context.Context) error {
 	p := rep.params
 	for _, k := range rep.kinds {
 		o := rep.out[k.name]
-		fan := load.Config{Readers: p.fanReaders, Senders: p.fanSenders, Lines: p.fanLines, Size: p.fanSize}
+		fan := p.fan.config()
 		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, load.Lockstep, runTimeout)
 		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, load.Burst, runTimeout)
-		st := load.Config{Readers: p.stReaders, Senders: p.stSenders, Lines: p.stLines, Size: p.stSize}
+		st := p.stalled.config()
 		timeout := runTimeout
 		if k.name == "ncat" {
 			timeout = ncatStalled
@@ -112,7 +112,7 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 	}
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
-	cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.addr, d, mode, s.pid(), timeout
+	cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.Addr, d, mode, s.Pid(), timeout
 	if k.name == "ch08" {
 		cfg.KeepAlive = keepAlive
 	}
@@ -140,7 +140,7 @@ func (rep *report) idle(ctx context.Context, k kind) *load.IdleResult {
 	}
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
-	cfg := load.IdleConfig{Addr: s.addr, Dialect: d, Users: users, Pid: s.pid(), Timeout: idleTimeout}
+	cfg := load.IdleConfig{Addr: s.Addr, Dialect: d, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
 	switch k.name {
 	case "ch08":
 		cfg.Timeout = ch08Idle
@@ -159,7 +159,7 @@ func (rep *report) idle(ctx context.Context, k kind) *load.IdleResult {
 		return nil
 	}
 	logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",
-		k.name, res.Users, res.PerUser()/1024, res.Settled)
+		k.name, res.Clients, res.PerUser()/1024, res.Settled)
 	return res
 }
 
@@ -173,7 +173,7 @@ func (rep *report) leave(ctx context.Context, k kind) (*load.LeaveResult, string
 	defer s.stop()
 	d, _ := load.DialectNamed(k.dialect)
 	res, err := load.Leave(ctx, load.LeaveConfig{
-		Addr: s.addr, Dialect: d, Users: p.leaveUsers, Pid: s.pid(),
+		Addr: s.Addr, Dialect: d, Users: p.leaveUsers, Pid: s.Pid(),
 		After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,
 	})
 	crashed, how := s.crashed()

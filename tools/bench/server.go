@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,28 +9,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"im-workbook/chattest/proc"
 )
 
 // A kind is one of the servers the benchmark compares.
 type kind struct {
 	name    string // column heading
 	dialect string // load.Dialects key
-	// command returns the command line to serve on port; maxUsers is
+	// command returns the command line to serve on addr; maxUsers is
 	// what the scenario needs (ncat refuses more than --max-conns); extra
 	// are final's flags for the scenario.
-	command func(port, maxUsers int, extra []string) *exec.Cmd
-	// ready reports whether the server accepts connections, given what
-	// it has printed so far.
-	ready func(port int, out []byte) bool
+	command func(addr string, maxUsers int, extra []string) *exec.Cmd
+	ready   proc.Ready // whether the server accepts connections
 }
 
 // builds holds the binaries built for one benchmark run.
 type builds struct {
 	dir   string // temporary directory
-	ch08  string // chapter 08's test binary (it serves through chattest's child protocol)
+	ch08  string // chapter 08's test binary (it serves through chattest's child protocol, proc.ServeTest)
 	final string
 	ncat  string // "" when ncat is not installed
 }
@@ -43,9 +41,9 @@ func build(ctx context.Context, root string) (*builds, error) {
 		return nil, err
 	}
 	b := &builds{dir: dir, ch08: filepath.Join(dir, "ch08.test"), final: filepath.Join(dir, "final")}
-	// Chapter 08's main hard-codes 127.0.0.1:8888. Its test binary, run
-	// with CHATTEST_SERVE=ip:port, serves on any port instead (see
-	// chattest/child.go): the same server code, no fixed port to collide.
+	// Chapter 08's main hard-codes 127.0.0.1:8888. Its test binary,
+	// started by proc.ServeTest, serves on any port instead: the same
+	// server code, no fixed port to collide.
 	for _, args := range [][]string{
 		{"test", "-c", "-o", b.ch08, "./steps/08-private-chat"},
 		{"build", "-o", b.final, "./final"},
@@ -67,12 +65,10 @@ func (b *builds) kinds() []kind {
 	ks := []kind{
 		{
 			name: "ch08", dialect: "tutorial",
-			command: func(port, _ int, _ []string) *exec.Cmd {
-				cmd := exec.Command(b.ch08, "-test.run=^$")
-				cmd.Env = append(os.Environ(), "CHATTEST_SERVE=127.0.0.1:"+strconv.Itoa(port))
-				return cmd
+			command: func(addr string, _ int, _ []string) *exec.Cmd {
+				return proc.ServeTest(b.ch08, addr)
 			},
-			ready: printed("server listening"),
+			ready: proc.LineStarting("server listening"),
 		},
 		{
 			name: "final", dialect: "final",
@@ -80,36 +76,35 @@ func (b *builds) kinds() []kind {
 			// 128 KiB/s and -burst 512 KiB per user, -room-rate 1 MiB/s and
 			// -room-burst 512 KiB for the room; -max-users 10000; -idle 5m)
 			// and the scenario's extra flags.
-			command: func(port, _ int, extra []string) *exec.Cmd {
-				return exec.Command(b.final, append([]string{"-ip", "127.0.0.1", "-port", strconv.Itoa(port)}, extra...)...)
+			command: func(addr string, _ int, extra []string) *exec.Cmd {
+				host, port, _ := net.SplitHostPort(addr)
+				return exec.Command(b.final, append([]string{"-ip", host, "-port", port}, extra...)...)
 			},
-			ready: printed("server listening"),
+			ready: proc.LineStarting("server listening"),
 		},
 	}
 	if b.ncat != "" {
 		ks = append(ks, kind{
 			name: "ncat", dialect: "ncat",
-			command: func(port, maxUsers int, _ []string) *exec.Cmd {
-				return exec.Command(b.ncat, "--chat", "-l", "127.0.0.1", strconv.Itoa(port),
-					"--max-conns", strconv.Itoa(maxUsers))
+			command: func(addr string, maxUsers int, _ []string) *exec.Cmd {
+				host, port, _ := net.SplitHostPort(addr)
+				return exec.Command(b.ncat, "--chat", "-l", host, port, "--max-conns", fmt.Sprint(maxUsers))
 			},
-			ready: func(port int, _ []byte) bool { return listening(port) },
+			ready: func(addr string, _ []byte) (int, bool) { return 0, listening(addr) },
 		})
 	}
 	return ks
 }
 
-func printed(prefix string) func(int, []byte) bool {
-	return func(_ int, out []byte) bool { return bytes.Contains(out, []byte(prefix)) }
-}
-
-// listening reports whether something listens on 127.0.0.1:port, from
-// /proc/net/tcp (a probe connection would itself join the chat).
-func listening(port int) bool {
+// listening reports whether something listens on addr (127.0.0.1:port),
+// from /proc/net/tcp (a probe connection would itself join the chat).
+func listening(addr string) bool {
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		return false
 	}
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
 	want := fmt.Sprintf("0100007F:%04X", port)
 	for line := range strings.Lines(string(data)) {
 		f := strings.Fields(line)
@@ -122,73 +117,29 @@ func listening(port int) bool {
 
 // server is one running server process.
 type server struct {
+	*proc.Server
 	kind kind
-	addr string
-	cmd  *exec.Cmd
-
-	mu     sync.Mutex
-	out    bytes.Buffer // stdout and stderr
-	exited chan struct{}
-	err    error // from Wait
-}
-
-func (s *server) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.Write(p)
-}
-
-func (s *server) output() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.out.Bytes())
 }
 
 // start runs a fresh server of kind k on a free loopback port.
 func start(k kind, maxUsers int, extra ...string) (*server, error) {
-	port, err := freePort()
+	s, err := proc.Serve(func(addr string) *exec.Cmd {
+		cmd := k.command(addr, maxUsers, extra)
+		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
+		return cmd
+	}, k.ready, 10*time.Second)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", k.name, err)
 	}
-	s := &server{kind: k, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.cmd = k.command(port, maxUsers, extra)
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	s.cmd.Env = append(s.cmd.Environ(), "GOTRACEBACK=single")
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		err := s.cmd.Wait()
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		close(s.exited)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !k.ready(port, s.output()) {
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("%s exited before it was ready: %s", k.name, s.output())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("%s not ready after 10s: %s", k.name, s.output())
-		}
-	}
-	return s, nil
+	return &server{Server: s, kind: k}, nil
 }
-
-func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // crashed reports whether the server has ended by itself, and how.
 func (s *server) crashed() (bool, string) {
-	select {
-	case <-s.exited:
-	default:
+	if s.Running() {
 		return false, ""
 	}
-	out := string(s.output())
+	out := string(s.Out.Bytes())
 	if i := strings.Index(out, "panic: "); i >= 0 {
 		line, _, _ := strings.Cut(out[i:], "\n")
 		return true, line
@@ -197,35 +148,21 @@ func (s *server) crashed() (bool, string) {
 		line, _, _ := strings.Cut(out[i:], "\n")
 		return true, line
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) > 0 && lines[len(lines)-1] != "" {
-		return true, fmt.Sprintf("%v: %s", s.err, lines[len(lines)-1])
+		return true, fmt.Sprintf("%v: %s", s.Err(), lines[len(lines)-1])
 	}
-	return true, fmt.Sprint(s.err)
+	return true, fmt.Sprint(s.Err())
 }
 
 // stop ends the server: SIGTERM, then SIGKILL after 3 seconds.
 func (s *server) stop() {
-	select {
-	case <-s.exited:
+	if !s.Running() {
 		return
-	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case <-s.Exited():
 	case <-time.After(3 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+		s.Kill()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

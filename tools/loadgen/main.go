@@ -122,7 +122,7 @@ func printRun(w io.Writer, r *load.Result, server bool) {
 }
 
 func printIdle(w io.Writer, r *load.IdleResult) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s\n", r.Users, r.Refused, r.RefusedErr)
+	fmt.Fprintf(w, "users            %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
 	fmt.Fprintf(w, "connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
 	fmt.Fprintf(w, "server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.PerUser()/1024)
@@ -133,7 +133,7 @@ func printIdle(w io.Writer, r *load.IdleResult) {
 }
 
 func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s; every line seen: %v\n", r.Users, r.Refused, r.RefusedErr, r.Spoke)
+	fmt.Fprintf(w, "users            %d connected, %d refused %s; every line seen: %v\n", r.Clients, r.Refused, r.RefusedErr, r.Spoke)
 	if r.Gone {
 		fmt.Fprintf(w, "server           gone (it exited) before the measurement ended\n")
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // serverBin is the chapter's server: the module root's test binary, which
@@ -38,12 +39,13 @@ var learnerClient string
 func TestMain(m *testing.M) {
 	// In a child started by chattest.Self, be the client: the tutorial's
 	// main, with the command line the test chose.
-	chattest.ProgramIfChild(func(args []string) {
-		os.Args = append([]string{os.Args[0]}, args...)
-		main()
+	chattest.Main(m, chattest.Roles{
+		Program: func(args []string) {
+			os.Args = append([]string{os.Args[0]}, args...)
+			main()
+		},
+		Tests: func(m *testing.M) { os.Exit(run(m)) },
 	})
-	chattest.Setup()
-	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
@@ -112,7 +114,7 @@ func (c *chat) observe(t *testing.T) *observer {
 	conn, err := net.Dial("tcp", c.srv.Addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	o := &observer{conn: conn, addr: conn.LocalAddr().String(), seen: chattest.NewWatch("observer", chattest.NewStream(conn))}
+	o := &observer{conn: conn, addr: conn.LocalAddr().String(), seen: chattest.NewWatch("observer", proc.NewStream(conn))}
 	o.seen.Next(t, msg(o.addr, o.addr, "已上线"))
 	return o
 }

@@ -95,15 +95,19 @@ func (c *Config) defaults() {
 	}
 }
 
-// Result is what a fan-out run measured.
-type Result struct {
+// Connected is how connecting a run's users went, in every kind of run.
+type Connected struct {
 	Clients     int           // connections opened
 	Refused     int           // connections the server refused or reset while connecting
 	RefusedErr  string        // the first such error
 	Joined      bool          // the observer saw every client come online
 	Unwelcomed  bool          // connecting stopped: the server went welcomeWait without announcing a user
 	ConnectTime time.Duration // first dial until the observer saw everyone join
+}
 
+// Result is what a fan-out run measured.
+type Result struct {
+	Connected
 	Expected        int64 // lines the readers should get: Readers × Senders × Lines
 	Delivered       int64 // lines the readers got intact and attributed (each once per reader)
 	Corrupt         int64 // lines that arrived damaged
@@ -179,6 +183,36 @@ type run struct {
 
 func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
+// newRun prepares a run of cfg: Senders × Lines lines, each sender
+// acknowledged line by line (lockstep). Paced, it dials at most
+// DialParallel users ahead of their welcome.
+func newRun(cfg Config, paced bool) *run {
+	total := cfg.Senders * cfg.Lines
+	r := &run{cfg: cfg, paced: paced, base: time.Now(), total: total, allDone: make(chan struct{}), quit: make(chan struct{}),
+		sentAt: make([]atomic.Int64, total), recvAt: make([]atomic.Int64, total), acks: make([]chan int, cfg.Senders)}
+	for i := range r.acks {
+		r.acks[i] = make(chan int, cfg.Lines)
+	}
+	return r
+}
+
+// some is n connections of one role.
+type some struct {
+	role role
+	n    int
+}
+
+// roles lists the connections' roles, in dialling order.
+func roles(groups ...some) []role {
+	var out []role
+	for _, g := range groups {
+		for range g.n {
+			out = append(out, g.role)
+		}
+	}
+	return out
+}
+
 // Run performs one fan-out run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
@@ -190,20 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	r := &run{
-		cfg:     cfg,
-		paced:   true,
-		base:    time.Now(),
-		total:   cfg.Senders * cfg.Lines,
-		allDone: make(chan struct{}),
-		quit:    make(chan struct{}),
-	}
-	r.sentAt = make([]atomic.Int64, r.total)
-	r.recvAt = make([]atomic.Int64, r.total)
-	r.acks = make([]chan int, cfg.Senders)
-	for i := range r.acks {
-		r.acks[i] = make(chan int, cfg.Lines)
-	}
+	r := newRun(cfg, true)
 	res := &Result{Expected: int64(cfg.Readers) * int64(r.total)}
 	var cpu0 time.Duration
 	proc := Proc{cfg.Pid}
@@ -214,20 +235,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	roles := make([]role, 0, cfg.Readers+cfg.Senders+cfg.Stalled)
-	roles = append(roles, observer)
-	for range cfg.Readers - 1 {
-		roles = append(roles, reader)
-	}
-	for range cfg.Senders {
-		roles = append(roles, sender)
-	}
-	for range cfg.Stalled {
-		roles = append(roles, stalled)
-	}
-	conns := r.connect(ctx, roles, res)
+	roles := roles(some{observer, 1}, some{reader, cfg.Readers - 1}, some{sender, cfg.Senders}, some{stalled, cfg.Stalled})
+	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
-	res.ConnectTime = time.Since(r.base)
 
 	if res.Joined && r.total > 0 {
 		r.send(ctx, conns, roles, res)
@@ -250,7 +260,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // connect returns once it has (res.Joined), or at the timeout. Paced, at
 // most DialParallel users are dialled and not yet welcomed; otherwise
 // DialParallel dials run at once, whatever the server makes of them.
-func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn {
+func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
+	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
 	dialOne := func(i int) {
 		c, err := r.dial(ctx, roles[i])
@@ -300,7 +311,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Result) []net.Conn
 }
 
 // opened records the outcome of dialling connection i.
-func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Result) {
+func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Connected) {
 	if err != nil {
 		res.Refused++
 		if res.RefusedErr == "" {
@@ -343,8 +354,8 @@ func (r *run) start(c net.Conn, ro role) {
 		}
 	case drainer, sender:
 		r.wg.Go(func() {
-			_, err := io.Copy(io.Discard, c)
-			r.lost(err)
+			_, _ = io.Copy(io.Discard, c)
+			r.lost()
 		})
 	}
 }
@@ -365,8 +376,10 @@ func (r *run) keepAlive(c net.Conn, line []byte) {
 	}
 }
 
-// lost counts a connection the server closed (not one we closed).
-func (r *run) lost(error) {
+// lost counts a connection the server closed (not one we closed). How
+// the read failed (EOF, a reset) does not matter: either way the server
+// dropped this user.
+func (r *run) lost() {
 	if !r.closing.Load() {
 		r.disconnected.Add(1)
 	}
@@ -418,7 +431,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 			}
 		}
 		if err != nil {
-			r.lost(err)
+			r.lost()
 			return
 		}
 	}

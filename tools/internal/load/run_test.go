@@ -228,7 +228,7 @@ func TestIdleAndLeave(t *testing.T) {
 		Addr: s.addr(), Dialect: Dialects["tutorial"], Users: 30, Pid: pid, Timeout: 10 * time.Second,
 	})
 	require.NoError(t, err)
-	assert.Equal(t, 30, idle.Users)
+	assert.Equal(t, 30, idle.Clients)
 	assert.Equal(t, 30, idle.JoinsSeen)
 	assert.True(t, idle.Joined)
 	assert.Positive(t, idle.RSSBefore)
@@ -239,7 +239,7 @@ func TestIdleAndLeave(t *testing.T) {
 		After: 10 * time.Millisecond, Window: 50 * time.Millisecond, Timeout: 10 * time.Second,
 	})
 	require.NoError(t, err)
-	assert.Equal(t, 10, lv.Users)
+	assert.Equal(t, 10, lv.Clients)
 	assert.True(t, lv.Spoke, "every user's line arrived before they quit")
 	assert.False(t, lv.Gone)
 }

@@ -32,12 +32,8 @@ type IdleConfig struct {
 
 // IdleResult is what an idle run measured.
 type IdleResult struct {
-	Users        int // connected
-	Refused      int
-	RefusedErr   string
-	Joined       bool // the observer saw every user come online
-	JoinsSeen    int  // users the observer saw come online, itself included
-	ConnectTime  time.Duration
+	Connected          // Clients: the users connected
+	JoinsSeen    int   // users the observer saw come online, itself included
 	Settled      bool  // the server's CPU went quiet before RSS was taken
 	RSSBefore    int64 // bytes, before the first dial
 	RSSAfter     int64
@@ -47,10 +43,10 @@ type IdleResult struct {
 
 // PerUser is the RSS growth per connected user, in bytes.
 func (r *IdleResult) PerUser() float64 {
-	if r.Users == 0 || r.Gone {
+	if r.Clients == 0 || r.Gone {
 		return 0
 	}
-	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Users)
+	return float64(r.RSSAfter-r.RSSBefore) / float64(r.Clients)
 }
 
 // Idle performs an idle-memory run.
@@ -68,16 +64,9 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if res.RSSBefore, err = proc.RSS(); err != nil {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
-	r := &run{cfg: c, paced: cfg.Paced, base: time.Now(), allDone: make(chan struct{}), quit: make(chan struct{})}
-	roles := []role{observer}
-	for range cfg.Users - 1 {
-		roles = append(roles, drainer)
-	}
-	var fr Result
-	conns := r.connect(ctx, roles, &fr)
+	r := newRun(c, cfg.Paced)
+	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
 	defer r.closeAll(conns)
-	res.Users, res.Refused, res.RefusedErr = fr.Clients, fr.Refused, fr.RefusedErr
-	res.Joined, res.ConnectTime = fr.Joined, time.Since(r.base)
 	res.JoinsSeen = int(r.joins.Load())
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
@@ -138,12 +127,10 @@ type LeaveConfig struct {
 
 // LeaveResult is what a leaving run measured.
 type LeaveResult struct {
-	Users      int
-	Refused    int
-	RefusedErr string
-	Spoke      bool          // the observer saw every user's line before they quit
-	CPU        time.Duration // server CPU time over the window
-	Gone       bool          // the server process had ended by the end of the window
+	Connected
+	Spoke bool          // the observer saw every user's line before they quit
+	CPU   time.Duration // server CPU time over the window
+	Gone  bool          // the server process had ended by the end of the window
 }
 
 // Leave performs a leaving run.
@@ -155,27 +142,16 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	c.defaults()
 	cctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	r := &run{cfg: c, paced: true, base: time.Now(), total: cfg.Users, allDone: make(chan struct{}), quit: make(chan struct{})}
-	r.sentAt = make([]atomic.Int64, r.total)
-	r.recvAt = make([]atomic.Int64, r.total)
-	r.acks = make([]chan int, cfg.Users)
-	for i := range r.acks {
-		r.acks[i] = make(chan int, 1)
-	}
-	roles := []role{observer}
-	for range cfg.Users - 1 {
-		roles = append(roles, drainer)
-	}
-	var fr Result
-	conns := r.connect(cctx, roles, &fr)
-	res := &LeaveResult{Users: fr.Clients, Refused: fr.Refused, RefusedErr: fr.RefusedErr}
-	if fr.Joined {
+	r := newRun(c, true)
+	res := &LeaveResult{}
+	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	if res.Joined {
 		for i, conn := range conns {
 			if conn != nil {
 				_, _ = conn.Write(append(Line(i, 0, c.Size), '\n'))
 			}
 		}
-		want := int64(fr.Clients)
+		want := int64(res.Clients)
 		if !cfg.Dialect.Echo {
 			want-- // the observer does not get its own line
 		}

@@ -1,4 +1,4 @@
-package chattest
+package proc
 
 import (
 	"os/exec"

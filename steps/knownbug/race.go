@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"im-workbook/chattest"
+	"im-workbook/chattest/proc"
 )
 
 // RaceOnUserMap 故意制造第 6 章起的数据竞争，并检查竞态检测器报告了它。
@@ -51,7 +52,7 @@ func RaceOnUserMap(t *testing.T, start chattest.StartFunc) {
 	carol.Expect(t, "已上线\n")
 
 	// A whole report runs from its WARNING line to a closing row of '='.
-	console := chattest.NewWatch("server console", srv.Console)
+	console := srv.Console
 	console.Expect(t, "WARNING: DATA RACE\n")
 	report := console.Expect(t, "\n==================\n")
 	t.Logf("服务器控制台上的竞态报告：\nWARNING: DATA RACE\n%s", report)
@@ -75,7 +76,7 @@ func dial(t *testing.T, addr, name string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &client{Watch: chattest.NewWatch(name, chattest.NewStream(c)), conn: c}
+	return &client{Watch: chattest.NewWatch(name, proc.NewStream(c)), conn: c}
 }
 
 // types writes text to the server in one write.

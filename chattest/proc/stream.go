@@ -1,4 +1,4 @@
-package chattest
+package proc
 
 import (
 	"io"
@@ -42,11 +42,13 @@ func (s *Stream) fill(r io.Reader) {
 	}
 }
 
-func (s *Stream) done() <-chan struct{} { return s.ended }
+// Done is closed once reading has stopped.
+func (s *Stream) Done() <-chan struct{} { return s.ended }
 
-// snapshot returns the bytes so far, a channel that is closed on the
-// next change, and the read error if reading has stopped.
-func (s *Stream) snapshot() ([]byte, <-chan struct{}, error) {
+// Snapshot returns the bytes so far (not to be changed), a channel that
+// is closed on the next change, and the read error if reading has
+// stopped.
+func (s *Stream) Snapshot() ([]byte, <-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf[:len(s.buf):len(s.buf)], s.changed, s.err
@@ -54,12 +56,12 @@ func (s *Stream) snapshot() ([]byte, <-chan struct{}, error) {
 
 // Bytes returns a copy of everything received so far.
 func (s *Stream) Bytes() []byte {
-	data, _, _ := s.snapshot()
+	data, _, _ := s.Snapshot()
 	return append([]byte(nil), data...)
 }
 
 // Closed returns the error that ended reading, or nil while still open.
 func (s *Stream) Closed() error {
-	_, _, err := s.snapshot()
+	_, _, err := s.Snapshot()
 	return err
 }

@@ -77,15 +77,15 @@ func SendOnClosedChannel(t *testing.T, start chattest.StartFunc) {
 	// slow leaves; everything that waited on him moves again, and the server dies.
 	_ = slow.Close()
 	select {
-	case <-srv.Exited:
+	case <-srv.Program.Exited():
 	case <-time.After(chattest.Patience):
 		t.Fatalf("the server is still running %v after slow left", chattest.Patience)
 	}
-	out := chattest.NewWatch("server console", srv.Console).ReadToEnd(t)[srv.Skip:]
+	out := srv.Console.ReadToEnd(t)
 	if !strings.HasPrefix(out, "panic: send on closed channel\n") {
-		t.Fatalf("the server exited (%v), but not with panic: send on closed channel:\n%s", srv.ExitErr(), out)
+		t.Fatalf("the server exited (%v), but not with panic: send on closed channel:\n%s", srv.Program.Err(), out)
 	}
-	t.Logf("the server exited (%v):\n%s", srv.ExitErr(), out)
+	t.Logf("the server exited (%v):\n%s", srv.Program.Err(), out)
 }
 
 func dialConn(t *testing.T, addr string) net.Conn {

@@ -1,0 +1,8 @@
+package main
+
+import "syscall"
+
+// setRcvBuf sets a socket's receive buffer before it connects.
+func setRcvBuf(fd uintptr, size int) error {
+	return syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+}

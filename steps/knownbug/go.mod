@@ -1,0 +1,3 @@
+module im-workbook/steps/knownbug
+
+go 1.25.0
