@@ -366,11 +366,19 @@ func TestIssue10NamesCannotPassForOthers(t *testing.T) {
 			"\u0430lice", // Cyrillic а
 			"aIice",      // capital I for l
 			"Alice",      // case
+			"ALICE",      // case, with the capital I the skeleton maps to l (red team)
 			"ａｌｉｃｅ",      // full width, mapped to alice
 		} {
 			bob.send("rename " + name + "\n")
 			bob.expect(replyNameUsed)
 		}
+		// The other way round: a name with a capital I is online first.
+		bob.rename("Iris")
+		for _, name := range []string{"iris", "IRIS", "lris"} {
+			alice.send("rename " + name + "\n")
+			alice.expect(replyNameUsed)
+		}
+		alice.rename("alice")
 		bob.rename("josé") // NFC
 		alice.send("rename jose\u0301\n")
 		alice.expect(replyNameUsed) // NFD: the same name
