@@ -171,8 +171,11 @@ func (s *Server) payPresence(u *User, n int) bool {
 // once paid, or replyClosing if the server began shutting down first.
 func (s *Server) payJoin(u *User) string {
 	n := joinCost(u) // at most Burst: validate checks Burst >= worstLine
-	now := time.Now()
 	s.mu.Lock()
+	// The clock is read under the lock: a time older than one the bucket
+	// has already seen would move it back and pay for that span twice
+	// (red team: joins then ran 1.3-2.6x over the address's budget).
+	now := time.Now()
 	r := u.addr.lim.ReserveN(now, n)
 	d := r.DelayFrom(now)
 	busy := d > 0 && u.addr.waiting >= maxWaiting

@@ -31,7 +31,7 @@ const (
 	streamName   = "CHAT"       // the room: every broadcast, 已上线 and 下线
 	roomSubject  = "chat.room"  // its one subject; the payload is the line as users see it
 	tellSubject  = "chat.inst." // + instance id: private messages for that instance's users
-	namesBucket  = "chat-names" // hex(nameKey(name)) → member: who has a name, where
+	namesBucket  = "chat-names" // hex of each of nameKeys(name) → member: who has a name, where
 	leasesBucket = "chat-leases"
 
 	replyUnavailable = "聊天暂时不可用（与 NATS 断开），连接将关闭\n"
@@ -53,8 +53,8 @@ type member struct {
 // Server.mu.
 type local struct {
 	sess string
-	rev  uint64 // revision of its name's entry, for compare-and-set
-	live bool   // its 已上线 has come back from the stream: it receives the room
+	revs map[string]uint64 // its name's entries (by bucket key) and their revisions, for compare-and-set
+	live bool              // its 已上线 has come back from the stream: it receives the room
 }
 
 // natsRoom is the cluster seam on NATS.
@@ -89,9 +89,16 @@ type NATSConfig struct {
 	Lease time.Duration // an instance silent this long is dead; its users leave
 }
 
-// keyOf is a name's key in the names bucket: keys allow only
-// [-/_=.a-zA-Z0-9], so the look-alike skeleton is hex-encoded.
-func keyOf(name string) string { return "n" + hex.EncodeToString([]byte(nameKey(name))) }
+// bucketKeys are a name's keys in the names bucket: those of nameKeys,
+// hex-encoded, since bucket keys allow only [-/_=.a-zA-Z0-9]. A name is
+// taken when any of them is.
+func bucketKeys(name string) []string {
+	var keys []string
+	for _, k := range nameKeys(name) {
+		keys = append(keys, "n"+hex.EncodeToString([]byte(k)))
+	}
+	return keys
+}
 
 // joinNATS connects s to the chat on NATS and starts delivering the room
 // to s's users. Close leaves the chat.
@@ -233,10 +240,11 @@ func (r *natsRoom) join(u *User) error {
 		return errUnavailable
 	}
 	sess := r.id + "-" + fmt.Sprint(r.seq.Add(1))
-	name, rev := u.Addr, uint64(0)
+	name := u.Addr
+	var revs map[string]uint64
 	for i := 2; ; i++ {
 		var err error
-		rev, err = r.create(keyOf(name), member{name, u.Addr, r.id, sess})
+		revs, err = r.claimName(name, member{name, u.Addr, r.id, sess}, nil)
 		if err == nil {
 			break
 		}
@@ -251,13 +259,13 @@ func (r *natsRoom) join(u *User) error {
 	s.joining--
 	if s.closing {
 		s.mu.Unlock()
-		r.free(keyOf(name), rev)
+		r.free(revs)
 		return errClosing
 	}
-	u.Name, u.key = name, nameKey(name)
+	u.Name = name
 	s.OnlineMap[name] = u
-	s.byKey[u.key] = u
-	r.users[u] = &local{sess: sess, rev: rev}
+	s.claimLocked(u, nameKeys(name))
+	r.users[u] = &local{sess: sess, revs: revs}
 	r.bySess[sess] = u
 	s.mu.Unlock()
 	if err := r.publish(presenceLine(u, "已上线"), "on."+sess); err != nil {
@@ -265,28 +273,58 @@ func (r *natsRoom) join(u *User) error {
 		r.log.Warn("cannot announce a join", "err", err)
 		s.mu.Lock()
 		delete(s.OnlineMap, name)
-		delete(s.byKey, u.key)
+		s.releaseKeysLocked(u)
 		delete(r.users, u)
 		delete(r.bySess, sess)
 		s.mu.Unlock()
-		r.free(keyOf(name), rev)
+		r.free(revs)
 		return errUnavailable
 	}
 	return nil
 }
 
-func (r *natsRoom) create(key string, m member) (uint64, error) {
+// claimName takes every bucket key of name for m, each by create-if-absent,
+// except those in own (this user's keys now, by revision), which it
+// updates. If one is taken it gives back what it created and returns an
+// error that is jetstream.ErrKeyExists; own keys are only updated once
+// every other key is taken. It returns the name's keys and revisions.
+func (r *natsRoom) claimName(name string, m member, own map[string]uint64) (map[string]uint64, error) {
 	v, _ := json.Marshal(m)
 	ctx, cancel := r.ctx()
 	defer cancel()
-	return r.names.Create(ctx, key, v)
+	revs := map[string]uint64{}
+	var mine []string
+	for _, k := range bucketKeys(name) {
+		if _, ok := own[k]; ok {
+			mine = append(mine, k)
+			continue
+		}
+		rev, err := r.names.Create(ctx, k, v)
+		if err != nil {
+			r.free(revs)
+			return nil, err
+		}
+		revs[k] = rev
+	}
+	for _, k := range mine {
+		rev, err := r.names.Update(ctx, k, v, own[k])
+		if err != nil {
+			r.free(revs)
+			return nil, err
+		}
+		revs[k] = rev
+	}
+	return revs, nil
 }
 
-func (r *natsRoom) free(key string, rev uint64) {
+// free deletes the given entries, each only if it is still at that
+// revision: a survivor may have freed it already, and someone else taken it.
+func (r *natsRoom) free(revs map[string]uint64) {
 	ctx, cancel := r.ctx()
 	defer cancel()
-	// Only if it is still ours: a survivor may have freed it already.
-	_ = r.names.Delete(ctx, key, jetstream.LastRevision(rev))
+	for k, rev := range revs {
+		_ = r.names.Delete(ctx, k, jetstream.LastRevision(rev))
+	}
 }
 
 func (r *natsRoom) leftLocked(u *User) []byte {
@@ -307,13 +345,11 @@ func (r *natsRoom) leave(u *User, line []byte) {
 	if err := r.publish(line, "off."+l.sess); err != nil {
 		r.log.Warn("cannot announce a leave", "err", err)
 	}
-	r.free(keyOf(u.Name), l.rev)
+	r.free(l.revs)
 	s.mu.Lock()
 	delete(r.users, u)
 	delete(r.bySess, l.sess)
-	if s.byKey[u.key] == u {
-		delete(s.byKey, u.key)
-	}
+	s.releaseKeysLocked(u)
 	s.mu.Unlock()
 }
 
@@ -332,7 +368,7 @@ type tellMsg struct {
 func (r *natsRoom) tell(u *User, name, line string) {
 	ctx, cancel := r.ctx()
 	defer cancel()
-	e, err := r.names.Get(ctx, keyOf(name))
+	e, err := r.names.Get(ctx, bucketKeys(name)[0])
 	var m member
 	if err == nil {
 		err = json.Unmarshal(e.Value(), &m)
@@ -383,18 +419,20 @@ func (r *natsRoom) rename(u *User, name string) {
 	}
 	s := r.s
 	s.mu.Lock()
-	l := *r.users[u]
+	l := r.users[u]
+	sess, old := l.sess, l.revs
 	s.mu.Unlock()
-	key, old := keyOf(name), keyOf(u.Name)
-	v, _ := json.Marshal(member{name, u.Addr, r.id, l.sess})
-	ctx, cancel := r.ctx()
-	defer cancel()
-	var rev uint64
-	var err error
-	if key == old { // a name that looks like one's own: still one's own
-		rev, err = r.names.Update(ctx, key, v, l.rev)
-	} else if rev, err = r.names.Create(ctx, key, v); err == nil {
-		_ = r.names.Delete(ctx, old, jetstream.LastRevision(l.rev))
+	// A key the name shares with one's own name (one that looks like it)
+	// is still one's own: updated, not created.
+	revs, err := r.claimName(name, member{name, u.Addr, r.id, sess}, old)
+	if err == nil {
+		gone := map[string]uint64{}
+		for k, rev := range old {
+			if _, kept := revs[k]; !kept {
+				gone[k] = rev
+			}
+		}
+		r.free(gone)
 	}
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
@@ -407,17 +445,23 @@ func (r *natsRoom) rename(u *User, name string) {
 	}
 	s.mu.Lock()
 	delete(s.OnlineMap, u.Name)
-	delete(s.byKey, u.key)
-	u.Name, u.key = name, nameKey(name)
+	u.Name = name
 	s.OnlineMap[name] = u
-	s.byKey[u.key] = u
-	r.users[u].rev = rev
+	s.claimLocked(u, nameKeys(name))
+	l.revs = revs
 	s.mu.Unlock()
 	u.SendMsg(fmt.Sprintf(replyRenamed, name))
 }
 
-// members reads the whole names bucket.
-func (r *natsRoom) members() ([]member, error) {
+// entry is one entry of the names bucket.
+type entry struct {
+	key string
+	rev uint64
+	member
+}
+
+// members reads the whole names bucket: a name has an entry per key.
+func (r *natsRoom) members() ([]entry, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	w, err := r.names.WatchAll(ctx, jetstream.IgnoreDeletes())
@@ -425,14 +469,14 @@ func (r *natsRoom) members() ([]member, error) {
 		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
-	var all []member
+	var all []entry
 	for e := range w.Updates() {
 		if e == nil { // the end of what the bucket holds now
 			return all, nil
 		}
 		var m member
 		if json.Unmarshal(e.Value(), &m) == nil {
-			all = append(all, m)
+			all = append(all, entry{e.Key(), e.Revision(), m})
 		}
 	}
 	return all, ctx.Err()
@@ -447,7 +491,9 @@ func (r *natsRoom) who() string {
 	if err != nil {
 		return replyUnavailable
 	}
-	slices.SortFunc(all, func(a, b member) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sess, b.Sess)) })
+	// A name has an entry per key: list each user once.
+	all = slices.CompactFunc(all, func(a, b entry) bool { return a.Sess == b.Sess && a.Name == b.Name })
 	var b strings.Builder
 	for _, m := range all {
 		b.WriteString("[" + m.Addr + "]" + m.Name + ": " + replyOnline + "\n")
@@ -566,17 +612,16 @@ func (r *natsRoom) claim(dead string, rev uint64) {
 	if err != nil {
 		return
 	}
-	for _, m := range all {
-		if m.Inst != dead {
+	for _, e := range all {
+		if e.Inst != dead {
 			continue
 		}
-		line := []byte("[" + m.Addr + "]" + m.Name + ": 下线\n")
-		if err := r.publish(line, "off."+m.Sess); err != nil {
+		// Once per user: its other entries publish the same id again.
+		line := []byte("[" + e.Addr + "]" + e.Name + ": 下线\n")
+		if err := r.publish(line, "off."+e.Sess); err != nil {
 			return
 		}
-		ctx, cancel := r.ctx()
-		_ = r.names.Delete(ctx, keyOf(m.Name))
-		cancel()
+		r.free(map[string]uint64{e.key: e.rev})
 	}
 	ctx, cancel = r.ctx()
 	_ = r.leases.Delete(ctx, dead)

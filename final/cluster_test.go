@@ -315,7 +315,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
 	alice.expect(bob.prefix() + "已上线\n")
 	alice.rename("alice")
-	bob.send("rename aIice\n")
+	bob.send("rename ALICE\n")
 	bob.expect(replyNameUsed)
 	bob.rename("bob")
 	bob.send("to alice 你好\n")

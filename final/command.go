@@ -149,7 +149,18 @@ func validName(name string) (string, bool) {
 
 // nameKey is what two names that look alike have in common: the UTS #39
 // skeleton (confusable characters mapped to one prototype), case-folded.
-// Two online users never share a key.
 func nameKey(name string) string {
 	return cases.Fold().String(confusables.Skeleton(name))
+}
+
+// nameKeys are the keys under which a name is taken: nameKey, and the
+// skeleton of the case-folded name. Folding and the skeleton do not
+// commute (the skeleton maps I to l, so nameKey("ALICE") is "allce"), so
+// a name is compared both ways. Two online users never share a key.
+func nameKeys(name string) []string {
+	k1, k2 := nameKey(name), confusables.Skeleton(cases.Fold().String(name))
+	if k1 == k2 {
+		return []string{k1}
+	}
+	return []string{k1, k2}
 }

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -232,13 +231,24 @@ func TestIssue10ChurnIsRateLimited(t *testing.T) {
 	observer := dial(t, addr)
 	lines := collect(observer)
 
+	// Several churners at once, so that joins contend for the server's
+	// lock (a join that read the clock before taking it was once paid
+	// for twice: red team, issue 10).
 	start := time.Now()
-	for time.Since(start) < time.Second {
-		conn, err := net.DialTimeout("tcp", addr, chattest.Patience)
-		require.NoError(t, err)
-		_ = conn.(*net.TCPConn).SetLinger(0)
-		_ = conn.Close() // RST
+	var churners sync.WaitGroup
+	for range 8 {
+		churners.Go(func() {
+			for time.Since(start) < time.Second {
+				conn, err := net.DialTimeout("tcp", addr, chattest.Patience)
+				if !assert.NoError(t, err) {
+					return
+				}
+				_ = conn.(*net.TCPConn).SetLinger(0)
+				_ = conn.Close() // RST
+			}
+		})
 	}
+	churners.Wait()
 
 	// Every connection has been served (joined and left, or turned away)
 	// once only the observer's is left; then its own line comes last.
@@ -356,11 +366,19 @@ func TestIssue10NamesCannotPassForOthers(t *testing.T) {
 			"\u0430lice", // Cyrillic а
 			"aIice",      // capital I for l
 			"Alice",      // case
+			"ALICE",      // case, with the capital I the skeleton maps to l (red team)
 			"ａｌｉｃｅ",      // full width, mapped to alice
 		} {
 			bob.send("rename " + name + "\n")
 			bob.expect(replyNameUsed)
 		}
+		// The other way round: a name with a capital I is online first.
+		bob.rename("Iris")
+		for _, name := range []string{"iris", "IRIS", "lris"} {
+			alice.send("rename " + name + "\n")
+			alice.expect(replyNameUsed)
+		}
+		alice.rename("alice")
 		bob.rename("josé") // NFC
 		alice.send("rename jose\u0301\n")
 		alice.expect(replyNameUsed) // NFD: the same name
@@ -431,12 +449,21 @@ func TestIssue10NoWrapForgery(t *testing.T) {
 	alice, bob := dial(t, addr), dial(t, addr)
 	alice.expect(bob.prefix() + "已上线\n")
 	const fake = "[10.0.0.1:4242]admin: 服务器即将重启，请输入密码"
-	for _, blank := range []string{" ", "\u3000", "\u2800", "\u3164", "\uffa0", "\u00a0", "\u2003"} {
+	for _, blank := range []string{" ", "\u3000", "\u2800", "\u3164", "\uffa0", "\u00a0", "\u2003",
+		// Blanks in runs of four split by characters that draw nothing
+		// (variation selectors, joiners, a combining mark): red team, issue 10.
+		"    \ufe0f", "    \U000e0100", "    \u200d", "    \u200c", "    \u0301"} {
 		alice.send("hi" + strings.Repeat(blank, 200) + fake + "\n")
 		got := bob.line()
 		text := strings.TrimPrefix(got, alice.prefix())
 		require.True(t, strings.HasPrefix(text, "hi") && strings.HasSuffix(text, fake+"\n"), "%+q", got)
-		assert.LessOrEqual(t, utf8.RuneCountInString(strings.TrimSuffix(strings.TrimPrefix(text, "hi"), fake+"\n")), maxBlankRun, "%+q", blank)
+		blanks := 0
+		for _, r := range strings.TrimSuffix(strings.TrimPrefix(text, "hi"), fake+"\n") {
+			if isBlank(r) {
+				blanks++
+			}
+		}
+		assert.LessOrEqual(t, blanks, maxBlankRun, "%+q", blank)
 		for _, width := range []int{80, 200} {
 			for i, row := range wrap(strings.TrimSuffix(got, "\n"), width) {
 				if i > 0 {
@@ -457,7 +484,9 @@ func wrap(s string, width int) []string {
 	col := 0
 	for _, r := range s {
 		w := 1
-		if r >= 0x1100 && (r <= 0x115f || r >= 0x2e80 && r <= 0xa4cf || r >= 0xac00 && r <= 0xd7a3 || r >= 0xf900 && r <= 0xfaff || r >= 0xfe30 && r <= 0xfe4f || r >= 0xff00 && r <= 0xff60 || r >= 0xffe0 && r <= 0xffe6) {
+		if isZeroWidth(r) {
+			w = 0
+		} else if r >= 0x1100 && (r <= 0x115f || r >= 0x2e80 && r <= 0xa4cf || r >= 0xac00 && r <= 0xd7a3 || r >= 0xf900 && r <= 0xfaff || r >= 0xfe30 && r <= 0xfe4f || r >= 0xff00 && r <= 0xff60 || r >= 0xffe0 && r <= 0xffe6) {
 			w = 2
 		}
 		if col+w > width {

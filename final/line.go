@@ -290,6 +290,14 @@ func sanitize(line []byte) string {
 			if blanks++; blanks <= maxBlankRun {
 				out = utf8.AppendRune(out, r)
 			}
+		case isZeroWidth(r):
+			// Draws nothing of its own, so it does not end a run of
+			// blanks (it could otherwise split padding into runs that
+			// are each short enough); after a blank, or first, a joiner
+			// or selector has nothing to join or select: dropped.
+			if blanks == 0 && len(out) > 0 || !isJoinControl(r) {
+				out = utf8.AppendRune(out, r)
+			}
 		default:
 			out = utf8.AppendRune(out, r) // an invalid byte decodes to U+FFFD
 			blanks = 0
@@ -339,6 +347,18 @@ func isInvisible(r rune) bool {
 	}
 	return r == '\u2028' || r == '\u2029' ||
 		unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// isZeroWidth reports the characters that sanitize keeps but that take no
+// column of their own: the join controls and the combining marks.
+func isZeroWidth(r rune) bool {
+	return isJoinControl(r) || unicode.In(r, unicode.Mn, unicode.Me)
+}
+
+// isJoinControl reports ZWJ, ZWNJ and the variation selectors: real text
+// needs them after a character, never after a blank.
+func isJoinControl(r rune) bool {
+	return r == zwj || r == zwnj || unicode.Is(unicode.Variation_Selector, r)
 }
 
 // isBlank reports the characters that draw as empty space: the space

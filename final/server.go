@@ -94,7 +94,7 @@ type Server struct {
 	// in a queue never waits for a socket (fix 4, fix 8).
 	mu        sync.Mutex
 	OnlineMap map[string]*User       // online users by name
-	byKey     map[string]*User       // online users by nameKey: no two look alike
+	byKey     map[string]*User       // online users by each of nameKeys: no two look alike
 	conns     map[*User]struct{}     // every connection being served, online or not
 	joining   int                    // connections waiting to join: they count against MaxUsers
 	addrs     map[string]*addrBudget // by client address (host)
@@ -295,12 +295,12 @@ func (s *Server) Online(u *User) error {
 	// no ':'). Only a client reconnecting from the same port before its old
 	// connection has been noticed as gone can find it taken.
 	name := u.Addr
-	for i := 2; s.OnlineMap[name] != nil || s.byKey[nameKey(name)] != nil; i++ {
+	for i := 2; s.OnlineMap[name] != nil || s.takenLocked(nameKeys(name), u); i++ {
 		name = fmt.Sprintf("%s#%d", u.Addr, i)
 	}
-	u.Name, u.key = name, nameKey(name)
 	s.OnlineMap[name] = u
-	s.byKey[u.key] = u
+	u.Name = name
+	s.claimLocked(u, nameKeys(name))
 	s.broadcastLocked(presenceLine(u, "已上线"))
 	return nil
 }
@@ -337,9 +337,36 @@ func (s *Server) announceLeave(u *User, line []byte) {
 	if paid && !s.closing {
 		s.broadcastLocked(line)
 	}
-	if s.byKey[u.key] == u {
-		delete(s.byKey, u.key)
+	s.releaseKeysLocked(u)
+}
+
+// takenLocked reports whether another user than u holds one of keys.
+func (s *Server) takenLocked(keys []string, u *User) bool {
+	for _, k := range keys {
+		if o := s.byKey[k]; o != nil && o != u {
+			return true
+		}
 	}
+	return false
+}
+
+// claimLocked gives u the keys of its new name, after releasing its old ones.
+func (s *Server) claimLocked(u *User, keys []string) {
+	s.releaseKeysLocked(u)
+	u.keys = keys
+	for _, k := range keys {
+		s.byKey[k] = u
+	}
+}
+
+// releaseKeysLocked frees the keys u holds.
+func (s *Server) releaseKeysLocked(u *User) {
+	for _, k := range u.keys {
+		if s.byKey[k] == u {
+			delete(s.byKey, k)
+		}
+	}
+	u.keys = nil
 }
 
 // BroadCast sends "[addr]name: msg" to every online user.
@@ -406,18 +433,17 @@ func (s *Server) rename(u *User, name string) {
 		s.cluster.rename(u, name)
 		return
 	}
-	key := nameKey(name)
+	keys := nameKeys(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.byKey[key]; o != nil && o != u {
+	if s.takenLocked(keys, u) {
 		u.SendMsg(replyNameUsed)
 		return
 	}
 	delete(s.OnlineMap, u.Name)
-	delete(s.byKey, u.key)
-	u.Name, u.key = name, key
+	u.Name = name
 	s.OnlineMap[name] = u
-	s.byKey[key] = u
+	s.claimLocked(u, keys)
 	u.SendMsg(fmt.Sprintf(replyRenamed, name))
 }
 

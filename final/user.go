@@ -67,9 +67,9 @@ var errStopped = errors.New("session stopped")
 // it queues for every user (send takes u.mu); nothing that holds u.mu
 // takes Server.mu.
 type User struct {
-	Name string // guarded by server.mu, like the map it is the key of; only u's reader changes it
-	Addr string // the client's address; never changes
-	key  string // nameKey(Name), guarded by server.mu
+	Name string   // guarded by server.mu, like the map it is the key of; only u's reader changes it
+	Addr string   // the client's address; never changes
+	keys []string // nameKeys(Name), guarded by server.mu
 
 	conn    net.Conn
 	raw     syscall.RawConn // conn's descriptor, to wait for input without a buffer; nil if it has none
