@@ -13,7 +13,8 @@ import (
 //
 //   - the sender's own (Config.Rate, Config.Burst): what one user's lines,
 //     or one address's joins and leaves, may cost. Input that delivers
-//     nothing costs its raw bytes: a blank line, telnet commands.
+//     nothing costs its raw bytes: a blank line, telnet commands and the
+//     echo of a telnet in character mode (these as they are read).
 //   - the room's (Config.RoomRate, Config.RoomBurst), shared by everyone:
 //     what goes to every queue (a broadcast, paid once since each queue
 //     gets one copy; a presence line) is paid here before it is queued.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -646,5 +647,53 @@ func TestIssue10WhoStormDoesNotStallTheRoom(t *testing.T) {
 	users[0].send("PROBE hello\n")
 	for _, u := range users {
 		u.expect(users[0].prefix() + "PROBE hello\n")
+	}
+}
+
+// Red team 6: telnet commands that never form a line, and the echo of a
+// telnet in character mode, went past the sender's budget: 34.7 MB of
+// IAC DO TIMING-MARK in 4 s got 30.8 MB of answers, and typing 中 and
+// then erasing it (4 bytes) echoed 9. Both are now paid from the sender's
+// own budget before the server reads more, so what comes back is at most
+// one read's worth beyond Burst + Rate·t.
+func TestIssue10TelnetBytesCostTheirSender(t *testing.T) {
+	for _, tc := range []struct{ name, setup, unit string }{
+		{"timing marks", "", "\xff\xfd\x06"},          // IAC DO TIMING-MARK: answered IAC WILL TIMING-MARK
+		{"echo", "\xff\xfd\x01\xff\xfd\x03", "中\x7f"}, // character mode; 中 echoed, then erased with "\b\b  \b\b"
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			_, addr := startServer(t, func(c *Config) {
+				c.MaxLine, c.Rate, c.Burst = 64, 1<<10, 1<<10
+				cfg = *c
+			})
+			c := dial(t, addr)
+			if tc.setup != "" {
+				c.send(tc.setup)
+				answers := make([]byte, 9) // DO BINARY, WILL ECHO, WILL SGA
+				require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(chattest.Patience)))
+				_, err := io.ReadFull(c.r, answers)
+				require.NoError(t, err)
+				require.Equal(t, "\xff\xfd\x00\xff\xfb\x01\xff\xfb\x03", string(answers))
+			}
+			sent := strings.Repeat(tc.unit, 40000/len(tc.unit))
+			start := time.Now()
+			c.send(sent)
+			got := 0
+			for { // until nothing more arrives for a while: the sender is waiting
+				require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(chattest.Quiet)))
+				if _, err := c.r.ReadByte(); err != nil {
+					require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+					break
+				}
+				got++
+			}
+			elapsed := time.Since(start).Seconds()
+			// One read (readBufSize bytes) is answered before it is paid
+			// for: at most 9 bytes back for 4 (中, then DEL).
+			allowed := float64(cfg.Burst) + cfg.Rate*elapsed + float64(9*readBufSize/4) + 3
+			t.Logf("sent %d bytes, got %d back in %.2fs (allowed %.0f)", len(sent), got, elapsed, allowed)
+			assert.LessOrEqual(t, float64(got), allowed)
+		})
 	}
 }

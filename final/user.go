@@ -413,6 +413,15 @@ func (u *User) reply(msg string) delivery {
 	return delivery{len(msg), u.inbox, func() { u.SendMsg(msg) }}
 }
 
+// pay charges u's own budget n bytes of input that delivers nothing to
+// others (telnet commands, the echo): the line reader pays before each read.
+func (u *User) pay(n int) error {
+	if !spend(u.limiter, n, u.done) {
+		return errStopped
+	}
+	return nil
+}
+
 // DoMessage handles one line the user typed, at once.
 func (u *User) DoMessage(msg string) {
 	u.plan(msg).do()
