@@ -9,21 +9,26 @@ import (
 
 // Byte budgets (issue 10). Everything a user causes to be delivered is
 // counted in bytes as a reader receives them: after sanitizing, with the
-// "[addr]name: " prefix and the newline. Two token buckets pay for it:
+// "[addr]name: " prefix and the newline. Three kinds of token bucket pay:
 //
 //   - the sender's own (Config.Rate, Config.Burst): what one user's lines,
 //     or one address's joins and leaves, may cost. Input that delivers
-//     nothing (a blank line, telnet commands) costs its raw bytes.
+//     nothing costs its raw bytes: a blank line, telnet commands and the
+//     echo of a telnet in character mode (these as they are read).
 //   - the room's (Config.RoomRate, Config.RoomBurst), shared by everyone:
-//     every line put in anybody's queue (a broadcast once, since each
-//     queue gets one copy; a private message, a who reply, a presence
-//     line) is paid for here before it is queued.
+//     what goes to every queue (a broadcast, paid once since each queue
+//     gets one copy; a presence line) is paid here before it is queued.
+//   - each user's inbox (Config.Rate, Config.Burst again): what goes to
+//     that user's queue alone (a private message, a who reply, a reply to
+//     a command) is paid there, so a busy user asking who delays nobody
+//     else (red team 4).
 //
-// So in any t seconds at most RoomBurst + RoomRate·t bytes reach any one
-// queue, and a reader reading at RoomRate holds at most RoomBurst in its
-// queue: validate requires RoomBurst <= QueueBytes. When a budget is spent
-// the sender waits (the server stops reading from it; TCP slows it down),
-// as a single flooder always did; nothing is dropped or merged.
+// So in any t seconds at most RoomBurst + Burst + (RoomRate + Rate)·t
+// bytes reach any one queue, and a reader reading at RoomRate + Rate holds
+// at most RoomBurst + Burst in its queue: validate requires that to fit in
+// QueueBytes. When a budget is spent the sender waits (the server stops
+// reading from it; TCP slows it down), as a single flooder always did;
+// nothing is dropped or merged.
 
 // maxPrefix bounds what the server adds to a line's text: "[" address "]"
 // name ": " and "\n", or name "想对您说：" and "\n". An address is at most
@@ -54,7 +59,7 @@ func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
 // are there. More than the burst is taken in pieces: the bucket goes into
 // debt and the wait is that of the last piece.
 func reserve(lim *rate.Limiter, n int) time.Duration {
-	if n <= 0 || lim.Limit() == rate.Inf {
+	if n <= 0 || lim == nil || lim.Limit() == rate.Inf {
 		return 0
 	}
 	now := time.Now()

@@ -1,5 +1,7 @@
 package main
 
+import "strings"
+
 // A cluster is one chat served by several instances of final (issue 15).
 // It is the seam between the server and whatever carries the chat between
 // instances: the few operations whose effect reaches beyond this process.
@@ -29,4 +31,29 @@ type cluster interface {
 	rename(u *User, name string)
 	// who is the "在线..." list of every user on every instance, by name.
 	who() string
+}
+
+// sendWhoList sends u a who list read from the cluster in pages, as
+// sendWho does: each page at most min(Burst, whoPageBytes) bytes (and at
+// least one line), paid from u's inbox before it is queued.
+func (s *Server) sendWhoList(u *User, list string) {
+	size := min(s.cfg.Burst, whoPageBytes)
+	for list != "" {
+		n := 0
+		for n < len(list) {
+			end := len(list)
+			if i := strings.IndexByte(list[n:], '\n'); i >= 0 {
+				end = n + i + 1
+			}
+			if n > 0 && end > size {
+				break
+			}
+			n = end
+		}
+		if !spend(u.inbox, n, u.done) {
+			return
+		}
+		u.SendMsg(list[:n])
+		list = list[n:]
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -38,13 +39,14 @@ func scaled(c *Config) {
 func TestDefaultsKeepThePromise(t *testing.T) {
 	// The promise in README.md, by the flag check's arithmetic: with the
 	// defaults, whatever everyone sends within their limits puts at most
-	// RoomBurst + RoomRate·t bytes in any one queue in t seconds, so a
-	// user who reads 1 MiB/s holds at most RoomBurst queued, which fits in
-	// QueueBytes with as much again to spare.
+	// RoomBurst + RoomRate·t bytes (broadcasts, presence) plus Burst +
+	// Rate·t bytes (private messages, who replies: the user's inbox) in
+	// any one queue in t seconds, so a user who reads 1.125 MiB/s holds at
+	// most RoomBurst + Burst queued, which fits in QueueBytes.
 	c := DefaultConfig()
 	require.NoError(t, c.validate())
-	assert.Equal(t, float64(1<<20), c.RoomRate, "the promised read rate")
-	assert.LessOrEqual(t, 2*c.RoomBurst, c.QueueBytes)
+	assert.Equal(t, float64(9<<17), promisedRate(c), "the promised read rate: 1.125 MiB/s")
+	assert.LessOrEqual(t, c.RoomBurst+c.Burst, c.QueueBytes)
 	assert.GreaterOrEqual(t, c.Burst, worstLine(c.MaxLine), "a longest line, sanitized, fits in one user's burst")
 	assert.GreaterOrEqual(t, c.RoomBurst, worstLine(c.MaxLine))
 	// The scaled-down flags of the tests below keep the same ratios.
@@ -57,6 +59,10 @@ func TestDefaultsKeepThePromise(t *testing.T) {
 	assert.Equal(t, c.Rate/16, s.Rate)
 	assert.Equal(t, c.Burst/16, s.Burst)
 }
+
+// promisedRate is how fast a reader must read never to be dropped by
+// traffic within the limits: the room's rate and its own inbox's.
+func promisedRate(c Config) float64 { return c.RoomRate + c.Rate }
 
 // paced reads c's connection at most rate bytes a second, counted from its
 // start, and sends every line it reads to the returned channel, which is
@@ -117,8 +123,9 @@ func hammer(wg *sync.WaitGroup, c *client, msg []byte, stop <-chan struct{}) {
 // Finding 1: two users each sending their burst of longest lines of
 // invalid bytes (each byte becomes 3), and three sending private messages
 // to the same reader, all within their limits, could get every reader
-// dropped as too slow. Now the room's budget bounds what reaches any one
-// queue, and a reader at exactly RoomRate is never dropped.
+// dropped as too slow. Now the room's budget and the reader's inbox bound
+// what reaches its queue, and a reader at exactly RoomRate + Rate is never
+// dropped.
 func TestIssue10BurstCannotDropAReader(t *testing.T) {
 	var cfg Config
 	_, addr := startServer(t, func(c *Config) { scaled(c); cfg = *c })
@@ -129,7 +136,7 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 		reader.expect(a.prefix() + "已上线\n")
 		attackers = append(attackers, a)
 	}
-	lines := paced(reader, cfg.RoomRate)
+	lines := paced(reader, promisedRate(cfg))
 
 	invalid := bytes.Repeat([]byte{0x80}, cfg.MaxLine) // each becomes U+FFFD, 3 bytes
 	stop := make(chan struct{})
@@ -158,7 +165,7 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 			require.NotEqual(t, replySlow, l, "the reader was dropped as too slow after %d flood lines", flood)
 			if l == want {
 				assert.Greater(t, flood, 50, "the attack did deliver")
-				t.Logf("the reader, at %.0f bytes/s, got %d flood lines and was not dropped", cfg.RoomRate, flood)
+				t.Logf("the reader, at %.0f bytes/s, got %d flood lines and was not dropped", promisedRate(cfg), flood)
 				return
 			}
 			if strings.Contains(l, "\uFFFD") {
@@ -509,11 +516,15 @@ func TestIssue10FlagsAreValidated(t *testing.T) {
 		{"-room-rate", "-1"},
 		{"-shutdown-timeout", "0"},
 		{"-shutdown-timeout", "-1s"},
-		{"-queue-bytes", "4352"},   // the old minimum, -max-line + 256: not one sanitized line
-		{"-room-burst", "2097152"}, // more than -queue-bytes
-		{"-max-line", "200000"},    // its sanitized line does not fit the bursts
-		{"-burst", "1000"},         // the old line count
-		{"-room-burst", "1"},       // less than one line
+		{"-queue-bytes", "4352"},                          // the old minimum, -max-line + 256: not one sanitized line
+		{"-room-burst", "2097152"},                        // more than -queue-bytes
+		{"-room-burst", "524289"},                         // with -burst, more than -queue-bytes
+		{"-burst", "524289"},                              // with -room-burst, more than -queue-bytes
+		{"-queue-bytes", "65536", "-room-burst", "65536"}, // red team 3's flags: no room for the inbox
+		{"-rate", "0"},                                    // the inbox would be unbounded
+		{"-max-line", "200000"},                           // its sanitized line does not fit the bursts
+		{"-burst", "1000"},                                // the old line count
+		{"-room-burst", "1"},                              // less than one line
 		{"-idle", "-1s"},
 		{"-max-line", "0"},
 		{"-max-users", "0"},
@@ -588,15 +599,130 @@ func TestIssue10NoSIGPIPEOnClosedConsole(t *testing.T) {
 	require.NoError(t, srv.Program.Exit(t), "the server did not exit cleanly: %s", srv.Program.Out.Bytes())
 }
 
-// A who reply is paid for before it is built (so that users waiting for
-// the room's budget hold no lists): whoSize must be its exact length.
-func TestIssue10WhoSizeIsExact(t *testing.T) {
-	s, addr := startServer(t, nil)
-	alice, bob := dial(t, addr), dial(t, addr)
-	alice.expect(bob.prefix() + "已上线\n")
-	bob.rename("鲍勃")
-	assert.Equal(t, len(s.whoReply()), s.whoSize())
-	alice.send("who\n")
-	got := alice.line() + alice.line()
-	assert.Len(t, got, s.whoSize())
+// Red team 3: a who reply longer than QueueBytes dropped the user who
+// asked as too slow, with flags the check accepted. Now it comes in pages,
+// each paid from the asker's inbox before it is queued. Scaled down: 20
+// users with 128-byte names make a list of about 3.3 KB, over a
+// QueueBytes of RoomBurst + Burst = 2 KiB.
+func TestIssue10WhoLongerThanTheQueue(t *testing.T) {
+	var cfg Config
+	_, addr := startServer(t, func(c *Config) {
+		c.MaxLine, c.Rate, c.Burst = 160, 16<<10, 1<<10
+		c.RoomRate, c.RoomBurst, c.QueueBytes = 64<<10, 1<<10, 2<<10
+		cfg = *c
+	})
+	var want []string
+	for i := range 20 {
+		c := dial(t, addr)
+		var name strings.Builder
+		for j := range 32 { // CJK Extension B: 4 bytes each
+			name.WriteRune(rune(0x20000 + 32*i + j))
+		}
+		c.rename(name.String())
+		want = append(want, "["+c.addr+"]"+name.String()+": "+replyOnline+"\n")
+	}
+	asker := dial(t, addr)
+	// By name: the asker's, its address, sorts before every CJK name.
+	want = append([]string{asker.prefix() + replyOnline + "\n"}, want...)
+	require.Greater(t, len(strings.Join(want, "")), cfg.QueueBytes, "the list is longer than a queue")
+
+	asker.send("who\n")
+	for _, w := range want {
+		require.Equal(t, w, asker.line(), "the asker was dropped, or the list is wrong")
+	}
+	asker.send("still here\n")
+	asker.expect(asker.prefix() + "still here\n")
+}
+
+// Red team 4: every who reply was paid from the room's one budget, though
+// it goes to one queue: N users asking once each cost the room N² lines,
+// and everyone's chat waited behind them (600 users: 14 s at the
+// defaults). Now a who reply is paid from the asker's own inbox and costs
+// the room nothing. At the scaled-down flags, 200 users asking would have
+// put the room about 27 s in debt.
+func TestIssue10WhoStormDoesNotStallTheRoom(t *testing.T) {
+	s, addr := startServer(t, scaled)
+	const n = 200
+	users := make([]*client, n)
+	for i := range users {
+		users[i] = dial(t, addr)
+	}
+	last := users[n-1].prefix() + "已上线\n"
+	for _, u := range users[:n-1] {
+		for u.line() != last {
+		}
+	}
+	before := s.room.Tokens()
+	for _, u := range users {
+		u.send("who\n")
+	}
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Go(func() { // no require here: not the test's goroutine
+			_ = u.conn.SetReadDeadline(time.Now().Add(chattest.Patience))
+			for i := range n {
+				l, err := u.r.ReadString('\n')
+				if !assert.NoError(t, err, "who line %d of %d", i, n) {
+					return
+				}
+				assert.True(t, strings.HasSuffix(l, ": "+replyOnline+"\n"), "%q", l)
+			}
+		})
+	}
+	wg.Wait()
+	// The replies cost the room nothing (it only refills meanwhile).
+	assert.GreaterOrEqual(t, s.room.Tokens(), before)
+
+	users[0].send("PROBE hello\n")
+	for _, u := range users {
+		u.expect(users[0].prefix() + "PROBE hello\n")
+	}
+}
+
+// Red team 6: telnet commands that never form a line, and the echo of a
+// telnet in character mode, went past the sender's budget: 34.7 MB of
+// IAC DO TIMING-MARK in 4 s got 30.8 MB of answers, and typing 中 and
+// then erasing it (4 bytes) echoed 9. Both are now paid from the sender's
+// own budget before the server reads more, so what comes back is at most
+// one read's worth beyond Burst + Rate·t.
+func TestIssue10TelnetBytesCostTheirSender(t *testing.T) {
+	for _, tc := range []struct{ name, setup, unit string }{
+		{"timing marks", "", "\xff\xfd\x06"},          // IAC DO TIMING-MARK: answered IAC WILL TIMING-MARK
+		{"echo", "\xff\xfd\x01\xff\xfd\x03", "中\x7f"}, // character mode; 中 echoed, then erased with "\b\b  \b\b"
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			_, addr := startServer(t, func(c *Config) {
+				c.MaxLine, c.Rate, c.Burst = 64, 1<<10, 1<<10
+				cfg = *c
+			})
+			c := dial(t, addr)
+			if tc.setup != "" {
+				c.send(tc.setup)
+				answers := make([]byte, 9) // DO BINARY, WILL ECHO, WILL SGA
+				require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(chattest.Patience)))
+				_, err := io.ReadFull(c.r, answers)
+				require.NoError(t, err)
+				require.Equal(t, "\xff\xfd\x00\xff\xfb\x01\xff\xfb\x03", string(answers))
+			}
+			sent := strings.Repeat(tc.unit, 40000/len(tc.unit))
+			start := time.Now()
+			c.send(sent)
+			got := 0
+			for { // until nothing more arrives for a while: the sender is waiting
+				require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(chattest.Quiet)))
+				if _, err := c.r.ReadByte(); err != nil {
+					require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+					break
+				}
+				got++
+			}
+			elapsed := time.Since(start).Seconds()
+			// One read (readBufSize bytes) is answered before it is paid
+			// for: at most 9 bytes back for 4 (中, then DEL).
+			allowed := float64(cfg.Burst) + cfg.Rate*elapsed + float64(9*readBufSize/4) + 3
+			t.Logf("sent %d bytes, got %d back in %.2fs (allowed %.0f)", len(sent), got, elapsed, allowed)
+			assert.LessOrEqual(t, float64(got), allowed)
+		})
+	}
 }

@@ -49,11 +49,19 @@ type replier interface {
 	send(msg []byte)
 }
 
+// payer is a source whose sender pays for input that delivers nothing to
+// others (User is: its own budget). The line reader charges it the telnet
+// commands and the echo of each read before it reads again.
+type payer interface {
+	pay(n int) error
+}
+
 // lineReader cuts a byte stream into lines at '\n', accepting "\r\n" (the
 // telnet filter turns the other line ends of telnet clients into '\n').
 type lineReader struct {
 	r           io.Reader
 	reply       func([]byte) // sends bytes back to the client; nil: none are sent
+	payer       payer        // charges the sender; nil: nothing is charged
 	readSize    int          // bytes one read may take, at most readBufSize
 	max         int          // longest line, in bytes, without its "\n" or "\r\n"
 	buf         *[]byte      // borrowed from readBufs while data or raw is not empty
@@ -65,7 +73,7 @@ type lineReader struct {
 	telnet      telnet       // the telnet side of the connection
 	crlf        bool         // the client has been switched to "\r\n" line ends (character mode)
 	toldDamaged bool         // the client has been told that a damaged line was dropped
-	dropped     int          // bytes of telnet commands read, not yet reported by cost
+	unpaid      int          // bytes of telnet commands read and of echo sent, not yet paid
 }
 
 // newLineReader reads lines of at most max bytes from r, at most readSize
@@ -75,6 +83,9 @@ func newLineReader(r io.Reader, readSize, max int) *lineReader {
 	lr := &lineReader{r: r, readSize: min(readSize, readBufSize), max: max}
 	if rp, ok := r.(replier); ok {
 		lr.reply = rp.send
+	}
+	if p, ok := r.(payer); ok {
+		lr.payer = p
 	}
 	return lr
 }
@@ -158,6 +169,12 @@ func (lr *lineReader) fill() error {
 		if lr.err != nil {
 			return lr.err
 		}
+		if lr.unpaid > 0 && lr.payer != nil { // red team 6: before reading more
+			if lr.err = lr.payer.pay(lr.unpaid); lr.err != nil {
+				return lr.err
+			}
+		}
+		lr.unpaid = 0
 		if w, ok := lr.r.(readWaiter); ok {
 			if lr.err = w.waitReadable(); lr.err != nil {
 				return lr.err
@@ -174,7 +191,7 @@ func (lr *lineReader) fill() error {
 // the echo, and reports whether any text came out.
 func (lr *lineReader) filterRaw() bool {
 	used, n := lr.telnet.filter(lr.raw)
-	lr.dropped += used - n
+	lr.unpaid += used - n
 	lr.data, lr.raw = lr.raw[:n], lr.raw[used:]
 	if !lr.crlf && !lr.telnet.lineMode() {
 		lr.crlf = true
@@ -184,7 +201,9 @@ func (lr *lineReader) filterRaw() bool {
 	}
 	out := lr.telnet.takeOut()
 	if lr.telnet.echoing() {
+		answers := len(out)
 		out = lr.telnet.echo(out, lr.data, lr.max)
+		lr.unpaid += len(out) - answers
 	}
 	lr.send(out)
 	if n == 0 {
@@ -228,12 +247,10 @@ func (lr *lineReader) send(msg []byte) {
 }
 
 // cost returns how many bytes the last line took in the stream, with its
-// line end, and the telnet commands read since the previous call: input
-// that delivers nothing still costs its sender.
+// line end: a line that delivers nothing still costs its sender. (Telnet
+// commands and the echo are paid as they are read, see fill.)
 func (lr *lineReader) cost() int {
-	n := lr.size + lr.dropped
-	lr.dropped = 0
-	return n
+	return lr.size
 }
 
 // release gives the read buffer back to readBufs.

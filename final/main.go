@@ -42,11 +42,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Rates and bursts count bytes as a reader receives them (after
 	// sanitizing, with the "[addr]name: " prefix and the newline); see
 	// budget.go and README.md for why these flags hold together.
-	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "bytes per second one user may cost, sustained, counted as delivered to a reader; blank lines and telnet commands cost their own bytes; one address's joins and leaves share one such budget (0: no limit)")
-	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "bytes one user may cost at once before -rate applies; must hold one longest line as delivered (3 × -max-line + 512)")
-	fs.Float64Var(&cfg.RoomRate, "room-rate", cfg.RoomRate, "bytes per second everyone together may put in any one user's queue; a user who reads this fast is never dropped (0: no limit, and no such promise)")
-	fs.IntVar(&cfg.RoomBurst, "room-burst", cfg.RoomBurst, "bytes everyone together may put in one user's queue at once before -room-rate applies; at most -queue-bytes")
-	fs.IntVar(&cfg.QueueBytes, "queue-bytes", cfg.QueueBytes, "bytes queued for one user before it is disconnected as too slow; must hold -room-burst")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "bytes per second one user may cost, sustained, counted as delivered to a reader; blank lines, telnet commands and telnet echo cost their own bytes; one address's joins and leaves share one such budget, and what others send one user directly (private messages, who replies) another (0: no limit, only with -room-rate 0)")
+	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "bytes one user may cost, or be sent directly, at once before -rate applies; must hold one longest line as delivered (3 × -max-line + 512)")
+	fs.Float64Var(&cfg.RoomRate, "room-rate", cfg.RoomRate, "bytes per second broadcasts and presence lines may put in every user's queue; a user who reads -room-rate + -rate is never dropped (0: no limit, and no such promise)")
+	fs.IntVar(&cfg.RoomBurst, "room-burst", cfg.RoomBurst, "bytes broadcasts and presence lines may put in a queue at once before -room-rate applies; -room-burst + -burst at most -queue-bytes")
+	fs.IntVar(&cfg.QueueBytes, "queue-bytes", cfg.QueueBytes, "bytes queued for one user before it is disconnected as too slow; must hold -room-burst + -burst")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "disconnect a user when one write to it takes longer")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long to flush queued messages before closing anyway")
 	verbose := fs.Bool("v", false, "log every connection and disconnection")

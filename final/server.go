@@ -25,19 +25,20 @@ type Config struct {
 	Idle         time.Duration // a user silent this long is kicked; 0: never
 	MaxLine      int           // longest line, in bytes, without its newline
 	MaxUsers     int           // users online (or joining) at once; the next one is turned away
-	Rate         float64       // bytes per second one user (or one address's joins and leaves) may cost, sustained; 0: no limit
-	Burst        int           // bytes one user may cost at once before Rate applies
-	RoomRate     float64       // bytes per second the whole room may put in any one user's queue; 0: no limit
-	RoomBurst    int           // bytes the room may put in one queue at once before RoomRate applies
+	Rate         float64       // bytes per second one user (or one address's joins and leaves) may cost, sustained, and others may send one user directly; 0: no limit
+	Burst        int           // bytes one user may cost, or be sent directly, at once before Rate applies
+	RoomRate     float64       // bytes per second broadcasts and presence lines may put in every user's queue; 0: no limit
+	RoomBurst    int           // bytes they may put in it at once before RoomRate applies
 	QueueBytes   int           // bytes waiting for one user before it counts as too slow
 	WriteTimeout time.Duration // longest one write to a user may take
 	Logger       *slog.Logger  // nil: discard
 }
 
 // DefaultConfig returns the defaults. With them a user who reads at least
-// RoomRate (1 MiB/s) is never dropped, whatever the others send within
-// their limits: at most RoomBurst + RoomRate·t bytes reach its queue in any
-// t seconds, and RoomBurst (512 KiB) fits twice in QueueBytes (1 MiB).
+// RoomRate + Rate (1.125 MiB/s) is never dropped, whatever the others send
+// within their limits: at most RoomBurst + Burst + (RoomRate + Rate)·t
+// bytes reach its queue in any t seconds, and RoomBurst + Burst (1 MiB)
+// fits in QueueBytes (1 MiB).
 func DefaultConfig() Config {
 	return Config{
 		Idle:         5 * time.Minute,
@@ -75,8 +76,10 @@ func (c Config) validate() error {
 		return errors.New("Config.RoomBurst " + holdLine)
 	case c.QueueBytes < worst:
 		return errors.New("Config.QueueBytes " + holdLine)
-	case c.RoomRate > 0 && c.RoomBurst > c.QueueBytes:
-		return errors.New("Config.RoomBurst must not exceed Config.QueueBytes: the room's burst must fit in every user's queue")
+	case c.RoomRate > 0 && c.Rate == 0:
+		return errors.New("Config.Rate must not be 0 while Config.RoomRate is not: it bounds what others may send one user directly (private messages, who replies)")
+	case c.RoomRate > 0 && c.RoomBurst+c.Burst > c.QueueBytes:
+		return errors.New("Config.RoomBurst + Config.Burst must not exceed Config.QueueBytes: what the room and direct messages may put in one queue at once must fit in it")
 	case c.WriteTimeout <= 0:
 		return errors.New("Config.WriteTimeout must be positive")
 	}
@@ -391,37 +394,53 @@ func (s *Server) broadcastLocked(line []byte) {
 	}
 }
 
-// whoSize returns the length of whoReply's reply, without building it.
-func (s *Server) whoSize() int {
+// whoPageBytes bounds one page of a who reply (see sendWho).
+const whoPageBytes = 16 << 10
+
+// sendWho sends u the who list, one "[addr]name: 在线..." line per online
+// user by name, in pages of at most min(Burst, whoPageBytes) bytes (and at
+// least one line), each paid from u's inbox before it is queued. So a list
+// longer than Config.QueueBytes still arrives (red team 3), asking costs
+// the room nothing (red team 4), and a user waiting for its inbox holds no
+// list. Each page is taken when it is sent: someone who joins, leaves or
+// renames meanwhile may be listed by either name, or not at all.
+func (s *Server) sendWho(u *User) {
 	if s.cluster != nil {
-		return 0 // the list is read from NATS once, then paid for in full (see plan)
+		s.sendWhoList(u, s.cluster.who())
+		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, o := range s.OnlineMap {
-		n += len("[]: "+replyOnline+"\n") + len(o.Addr) + len(o.Name)
+	size := min(s.cfg.Burst, whoPageBytes)
+	for after := ""; ; { // every name sorts after ""
+		page, last := s.whoPage(after, size)
+		if len(page) == 0 || !spend(u.inbox, len(page), u.done) {
+			return
+		}
+		u.send(page)
+		after = last
 	}
-	return n
 }
 
-// whoReply returns one "[addr]name: 在线..." line per online user, by name.
-func (s *Server) whoReply() string {
-	if s.cluster != nil {
-		return s.cluster.who()
-	}
+// whoPage returns the who lines of the online users whose names sort after
+// after, in name order, as many as fit in size bytes (at least one), and
+// the last name on the page; nil once nobody is left.
+func (s *Server) whoPage(after string, size int) (page []byte, last string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	users := make([]*User, 0, len(s.OnlineMap))
-	for _, o := range s.OnlineMap {
-		users = append(users, o)
+	for name, o := range s.OnlineMap {
+		if name > after {
+			users = append(users, o)
+		}
 	}
 	slices.SortFunc(users, func(a, b *User) int { return cmp.Compare(a.Name, b.Name) })
-	var b strings.Builder
 	for _, o := range users {
-		b.WriteString("[" + o.Addr + "]" + o.Name + ": " + replyOnline + "\n")
+		line := "[" + o.Addr + "]" + o.Name + ": " + replyOnline + "\n"
+		if len(page) > 0 && len(page)+len(line) > size {
+			break
+		}
+		page, last = append(page, line...), o.Name
 	}
-	return b.String()
+	return page, last
 }
 
 // rename gives u a new name if nobody has it or one that looks like it
@@ -447,16 +466,19 @@ func (s *Server) rename(u *User, name string) {
 	u.SendMsg(fmt.Sprintf(replyRenamed, name))
 }
 
-// sendTo delivers line, a private message from u, to the user called name.
-func (s *Server) sendTo(u *User, name, line string) {
-	if s.cluster != nil {
-		s.cluster.tell(u, name, line)
-		return
-	}
+// recipient returns the online user called name, or nil.
+func (s *Server) recipient(name string) *User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	to := s.OnlineMap[name]
-	if to == nil {
+	return s.OnlineMap[name]
+}
+
+// sendTo delivers line, a private message from u, to to, which u's line
+// named and whose inbox has paid for it, if to is still online.
+func (s *Server) sendTo(u, to *User, line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.OnlineMap[to.Name] != to {
 		u.SendMsg(replyNoUser)
 		return
 	}

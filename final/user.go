@@ -75,6 +75,7 @@ type User struct {
 	raw     syscall.RawConn // conn's descriptor, to wait for input without a buffer; nil if it has none
 	server  *Server
 	limiter *rate.Limiter // fix 13: a user's bytes per second (see budget.go)
+	inbox   *rate.Limiter // what others send this user alone: private messages, replies (see budget.go)
 	addr    *addrBudget   // shared by the connections from its address; guarded by server.mu
 	done    chan struct{} // closed when the session is told to stop (reason is set)
 
@@ -98,6 +99,7 @@ func NewUser(conn net.Conn, server *Server) *User {
 		conn:    conn,
 		server:  server,
 		limiter: newLimiter(server.cfg.Rate, server.cfg.Burst),
+		inbox:   newLimiter(server.cfg.Rate, server.cfg.Burst),
 		done:    make(chan struct{}),
 	}
 	u.flushed.L = &u.mu
@@ -367,11 +369,12 @@ func (u *User) readLoop() leaveReason {
 			d = u.plan(msg)
 		}
 		// Fix 13 and issue 10: the line costs its sender what it delivers
-		// (at least its own bytes), and the room what it puts in any one
-		// queue. Over budget, the user's lines wait here. The server stops
-		// reading from it meanwhile, so TCP slows the sender down; no line
-		// is lost and nobody else waits.
-		if !spend(u.limiter, max(raw, d.size), u.done) || !spend(u.server.room, d.size, u.done) {
+		// (at least its own bytes), and the budget of where it goes (the
+		// room, or one user's inbox) what it puts in any one queue. Over
+		// budget, the user's lines wait here. The server stops reading from
+		// it meanwhile, so TCP slows the sender down; no line is lost and
+		// nobody else waits.
+		if !spend(u.limiter, max(raw, d.size), u.done) || !spend(d.lim, d.size, u.done) {
 			return u.leaveReason(errStopped)
 		}
 		if d.do != nil {
@@ -397,14 +400,26 @@ func (u *User) leaveReason(err error) leaveReason {
 }
 
 // delivery is what handling one line puts in queues: size is the most it
-// puts in any one queue, which the room's budget pays for before do runs.
+// puts in any one queue, which lim pays for before do runs: the room's
+// budget for what goes to everyone, the recipient's inbox for what goes to
+// one user.
 type delivery struct {
 	size int
+	lim  *rate.Limiter
 	do   func()
 }
 
 func (u *User) reply(msg string) delivery {
-	return delivery{len(msg), func() { u.SendMsg(msg) }}
+	return delivery{len(msg), u.inbox, func() { u.SendMsg(msg) }}
+}
+
+// pay charges u's own budget n bytes of input that delivers nothing to
+// others (telnet commands, the echo): the line reader pays before each read.
+func (u *User) pay(n int) error {
+	if !spend(u.limiter, n, u.done) {
+		return errStopped
+	}
+	return nil
 }
 
 // DoMessage handles one line the user typed, at once.
@@ -419,26 +434,26 @@ func (u *User) plan(msg string) delivery {
 	cmd := parseCommand(msg)
 	switch cmd.kind {
 	case cmdWho:
-		// The list is built only once paid for, so that many users asking
-		// at once hold no lists while they wait. If it grew meanwhile, the
-		// room pays the difference before it is queued.
-		size := s.whoSize()
-		return delivery{size, func() {
-			reply := s.whoReply()
-			if spend(s.room, len(reply)-size, u.done) {
-				u.SendMsg(reply)
-			}
-		}}
+		// Paid page by page from u's own inbox: see sendWho.
+		return delivery{do: func() { s.sendWho(u) }}
 	case cmdRename:
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
-		return delivery{size, func() { s.rename(u, cmd.name) }}
+		return delivery{size, u.inbox, func() { s.rename(u, cmd.name) }}
 	case cmdTo:
+		if s.cluster != nil { // the recipient may be on another instance
+			line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
+			return delivery{max(len(line), len(replyNoUser)), u.inbox, func() { s.cluster.tell(u, cmd.name, line) }}
+		}
+		to := s.recipient(cmd.name)
+		if to == nil {
+			return u.reply(replyNoUser)
+		}
 		line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
-		return delivery{max(len(line), len(replyNoUser)), func() { s.sendTo(u, cmd.name, line) }}
+		return delivery{len(line), to.inbox, func() { s.sendTo(u, to, line) }}
 	case cmdUsage:
 		return u.reply(cmd.reply)
 	default:
 		line := []byte("[" + u.Addr + "]" + u.Name + ": " + cmd.text + "\n")
-		return delivery{len(line), func() { s.broadcast(line) }}
+		return delivery{len(line), s.room, func() { s.broadcast(line) }}
 	}
 }
