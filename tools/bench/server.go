@@ -116,10 +116,7 @@ func listening(addr string) bool {
 }
 
 // server is one running server process.
-type server struct {
-	*proc.Server
-	kind kind
-}
+type server struct{ *proc.Server }
 
 // start runs a fresh server of kind k on a free loopback port.
 func start(k kind, maxUsers int, extra ...string) (*server, error) {
@@ -131,7 +128,7 @@ func start(k kind, maxUsers int, extra ...string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", k.name, err)
 	}
-	return &server{Server: s, kind: k}, nil
+	return &server{s}, nil
 }
 
 // crashed reports whether the server has ended by itself, and how.
@@ -140,16 +137,14 @@ func (s *server) crashed() (bool, string) {
 		return false, ""
 	}
 	out := string(s.Out.Bytes())
-	if i := strings.Index(out, "panic: "); i >= 0 {
-		line, _, _ := strings.Cut(out[i:], "\n")
-		return true, line
+	for _, p := range []string{"panic: ", "fatal error: "} {
+		if i := strings.Index(out, p); i >= 0 {
+			line, _, _ := strings.Cut(out[i:], "\n")
+			return true, line
+		}
 	}
-	if i := strings.Index(out, "fatal error: "); i >= 0 {
-		line, _, _ := strings.Cut(out[i:], "\n")
-		return true, line
-	}
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) > 0 && lines[len(lines)-1] != "" {
-		return true, fmt.Sprintf("%v: %s", s.Err(), lines[len(lines)-1])
+	if out = strings.TrimSpace(out); out != "" {
+		return true, fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
 	}
 	return true, fmt.Sprint(s.Err())
 }
