@@ -183,16 +183,7 @@ func (rep *report) measures() []measure {
 			return fig(t, float64(r.Clients))
 		}},
 		measure{scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
-			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: func(o *outcome) cell {
-				switch r := o.leave; {
-				case r == nil:
-					return none()
-				case r.Gone:
-					return text("crashed")
-				default:
-					return fig(fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds())
-				}
-			}, target: "< 0.05 CPU s", met: func(f *outcome, _ map[string]cell) (bool, bool) {
+			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: leaveCell, target: "< 0.05 CPU s", met: func(f *outcome, _ map[string]cell) (bool, bool) {
 				if f == nil || f.leave == nil {
 					return false, false
 				}
@@ -261,51 +252,46 @@ func stallCell(r *load.Result) cell {
 
 // chart is the headline figures, one group of bars per measure.
 func (rep *report) chart() []benchfmt.Group {
-	type group struct {
+	groups := []struct {
 		title string
-		get   func(o *outcome) (float64, bool)
-		unit  func(float64) string
-	}
-	rate := func(get func(o *outcome) *load.Result) func(o *outcome) (float64, bool) {
-		return func(o *outcome) (float64, bool) {
-			r := get(o)
-			if r == nil {
-				return 0, false
-			}
-			return r.Rate, true
-		}
-	}
-	perSec := func(v float64) string { return thousands(v) + "/s" }
-	groups := []group{
-		{"1 fan-out, lockstep: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fan }), perSec},
-		{"1 fan-out, burst: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fanBurst }), perSec},
-		{"2 with a stalled consumer: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.withStalled }), perSec},
-		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) (float64, bool) {
+		bar   func(o *outcome) cell
+	}{
+		{"1 fan-out, lockstep: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.fan) }},
+		{"1 fan-out, burst: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.fanBurst) }},
+		{"2 with a stalled consumer: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.withStalled) }},
+		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) cell {
 			if o.idle == nil || o.idle.Gone {
-				return 0, false
+				return none()
 			}
-			return o.idle.PerUser() / 1024, true
-		}, func(v float64) string { return fmt.Sprintf("%.2f KiB", v) }},
-		{"4 leaving: CPU seconds over 2 s (shorter is better)", func(o *outcome) (float64, bool) {
-			if o.leave == nil || o.leave.Gone {
-				return 0, false
-			}
-			return o.leave.CPU.Seconds(), true
-		}, func(v float64) string { return fmt.Sprintf("%.2f s", v) }},
+			v := o.idle.PerUser() / 1024
+			return fig(fmt.Sprintf("%.2f KiB", v), v)
+		}},
+		{"4 leaving: CPU seconds over 2 s (shorter is better)", leaveCell},
 	}
 	var out []benchfmt.Group
 	for _, g := range groups {
 		bg := benchfmt.Group{Title: g.title}
 		for _, k := range rep.kinds {
 			bar := benchfmt.Bar{Server: k.name}
-			if v, ok := g.get(rep.out[k.name]); ok {
-				bar.Value, bar.Text = &v, g.unit(v)
+			if c := g.bar(rep.out[k.name]); c.Num != nil {
+				bar.Value, bar.Text = c.Num, c.Text
 			}
 			bg.Bars = append(bg.Bars, bar)
 		}
 		out = append(out, bg)
 	}
 	return out
+}
+
+func leaveCell(o *outcome) cell {
+	switch r := o.leave; {
+	case r == nil:
+		return none()
+	case r.Gone:
+		return text("crashed")
+	default:
+		return fig(fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds())
+	}
 }
 
 // notes explains what the table cannot: failures, crashes, checks.
