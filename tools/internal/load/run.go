@@ -176,7 +176,6 @@ type run struct {
 	closing atomic.Bool   // we are closing the connections: errors are ours
 	quit    chan struct{} // closed when the connections are about to close
 	allDone chan struct{} // closed when every reader is complete
-	done    sync.Once
 	sendErr atomic.Pointer[string]
 	wg      sync.WaitGroup
 }
@@ -271,7 +270,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 	if conns[0] == nil {
 		return conns
 	}
-	if !r.waitJoins(ctx, 1) {
+	if !waitCount(ctx, &r.joins, 1) {
 		return conns
 	}
 	if !r.paced {
@@ -289,7 +288,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 			})
 		}
 		wg.Wait()
-		res.Joined = r.waitJoins(ctx, int64(res.Clients))
+		res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
 		return conns
 	}
 	// Paced: at most DialParallel connections are dialled and not yet
@@ -298,7 +297,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 	// that the kernel drops and the client resends a second later.
 	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
 		wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-		ok := r.waitJoins(wctx, int64(res.Clients-r.cfg.DialParallel+1))
+		ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
 		cancel()
 		if !ok && ctx.Err() == nil {
 			res.Unwelcomed = true // the server stopped welcoming users: stop connecting
@@ -306,7 +305,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 		}
 		dialOne(i)
 	}
-	res.Joined = r.waitJoins(ctx, int64(res.Clients))
+	res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
 	return conns
 }
 
@@ -337,11 +336,6 @@ func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 		}
 	}
 	return d.DialContext(ctx, "tcp", r.cfg.Addr)
-}
-
-// waitJoins waits until the observer has seen n users come online.
-func (r *run) waitJoins(ctx context.Context, n int64) bool {
-	return waitCount(ctx, &r.joins, n)
 }
 
 // start runs the goroutine of connection i.
@@ -426,7 +420,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 				r.delivered.Add(st.fresh)
 				storeMax(&r.lastDelivery, now)
 				if st.count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
-					r.done.Do(func() { close(r.allDone) })
+					close(r.allDone) // the last reader to complete, once
 				}
 			}
 		}
@@ -556,18 +550,13 @@ func (r *run) sendLines(ctx context.Context, c net.Conn, s int) {
 			}
 			return
 		}
-		if r.cfg.Mode == Lockstep {
+		// Lockstep: wait until the observer has seen this line (an older
+		// sighting does not count).
+		for got := -1; r.cfg.Mode == Lockstep && got < seq; {
 			select {
 			case <-ctx.Done():
 				return
-			case got := <-r.acks[s]:
-				for got < seq { // an older sighting; wait for this one
-					select {
-					case <-ctx.Done():
-						return
-					case got = <-r.acks[s]:
-					}
-				}
+			case got = <-r.acks[s]:
 			}
 		}
 	}

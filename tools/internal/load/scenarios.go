@@ -162,20 +162,15 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	if !sleep(ctx, cfg.After) {
 		return nil, ctx.Err()
 	}
-	cpu0, err := proc.CPU()
-	if err != nil {
-		res.Gone = true
-		return res, nil
-	}
+	cpu0, err0 := proc.CPU()
 	if !sleep(ctx, cfg.Window) {
 		return nil, ctx.Err()
 	}
-	cpu1, err := proc.CPU()
-	if err != nil {
-		res.Gone = true
-		return res, nil
+	cpu1, err1 := proc.CPU()
+	res.Gone = err0 != nil || err1 != nil
+	if !res.Gone {
+		res.CPU = cpu1 - cpu0
 	}
-	res.CPU = cpu1 - cpu0
 	return res, nil
 }
 
