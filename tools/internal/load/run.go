@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -195,28 +196,11 @@ func newRun(cfg Config, paced bool) *run {
 	return r
 }
 
-// some is n connections of one role.
-type some struct {
-	role role
-	n    int
-}
-
-// roles lists the connections' roles, in dialling order.
-func roles(groups ...some) []role {
-	var out []role
-	for _, g := range groups {
-		for range g.n {
-			out = append(out, g.role)
-		}
-	}
-	return out
-}
-
 // Run performs one fan-out run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
-	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 {
-		return nil, errors.New("need at least one reader, and no negative senders or lines")
+	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 || cfg.Stalled < 0 {
+		return nil, errors.New("need at least one reader, and no negative senders, lines or stalled clients")
 	}
 	if cfg.Dialect == nil {
 		return nil, errors.New("no dialect")
@@ -234,7 +218,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	roles := roles(some{observer, 1}, some{reader, cfg.Readers - 1}, some{sender, cfg.Senders}, some{stalled, cfg.Stalled})
+	roles := slices.Concat([]role{observer}, slices.Repeat([]role{reader}, cfg.Readers-1),
+		slices.Repeat([]role{sender}, cfg.Senders), slices.Repeat([]role{stalled}, cfg.Stalled))
 	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
 

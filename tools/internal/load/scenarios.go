@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -65,7 +66,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
 	r := newRun(c, cfg.Paced)
-	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	conns := r.connect(ctx, users(cfg.Users), &res.Connected)
 	defer r.closeAll(conns)
 	res.JoinsSeen = int(r.joins.Load())
 	res.Settled = settle(ctx, proc)
@@ -86,30 +87,22 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 // settle waits until the process uses (almost) no CPU over a quarter of a
 // second, twice running, or ctx ends.
 func settle(ctx context.Context, p Proc) bool {
-	const step = 250 * time.Millisecond
 	prev, err := p.CPU()
-	if err != nil {
-		return false
-	}
 	quiet := 0
-	for quiet < 2 {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(step):
-		}
-		cur, err := p.CPU()
-		if err != nil {
+	for err == nil && quiet < 2 {
+		if !sleep(ctx, 250*time.Millisecond) {
 			return false
 		}
-		if cur-prev <= 10*time.Millisecond {
-			quiet++
-		} else {
+		var cur time.Duration
+		cur, err = p.CPU()
+		if cur-prev > 10*time.Millisecond {
 			quiet = 0
+		} else {
+			quiet++
 		}
 		prev = cur
 	}
-	return true
+	return err == nil
 }
 
 // LeaveConfig describes a leaving run: Users clients connect, each says
@@ -144,7 +137,7 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	defer cancel()
 	r := newRun(c, true)
 	res := &LeaveResult{}
-	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	conns := r.connect(cctx, users(cfg.Users), &res.Connected)
 	if res.Joined {
 		for i, conn := range conns {
 			if conn != nil {
@@ -173,6 +166,10 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	}
 	return res, nil
 }
+
+// users are the roles of an idle or a leaving run: n users, the first
+// the observer.
+func users(n int) []role { return append([]role{observer}, slices.Repeat([]role{drainer}, n-1)...) }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
