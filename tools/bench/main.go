@@ -27,27 +27,22 @@ import (
 
 // params are a run's scenario sizes.
 type params struct {
-	fan, stalled            fanout // scenarios 1 and 2
+	fan, stalled            load.Config // scenarios 1 and 2: readers, senders, lines and their size
 	idleUsers               int
 	leaveUsers              int
 	leaveAfter, leaveWindow time.Duration
 }
 
-// fanout is the size of a fan-out run: lines of size bytes each.
-type fanout struct{ readers, senders, lines, size int }
-
-func (f fanout) config() load.Config {
-	return load.Config{Readers: f.readers, Senders: f.senders, Lines: f.lines, Size: f.size}
-}
-
 var (
 	full = params{
-		fan: fanout{200, 8, 200, 64}, stalled: fanout{100, 8, 800, 1024}, idleUsers: 5000,
-		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
+		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64},
+		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024},
+		idleUsers: 5000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 	quick = params{
-		fan: fanout{50, 4, 50, 64}, stalled: fanout{20, 8, 800, 1024}, idleUsers: 1000,
-		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
+		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64},
+		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024},
+		idleUsers: 1000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 )
 

@@ -36,8 +36,8 @@ func (rep *report) results() *benchfmt.Results {
 		Version: rep.version,
 		Notes:   rep.notes(),
 		Sizes: fmt.Sprintf("fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.",
-			p.fan.readers, p.fan.senders, p.fan.lines, p.fan.size, p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size,
-			float64(p.stalled.senders*p.stalled.lines*(p.stalled.size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
+			p.fan.Readers, p.fan.Senders, p.fan.Lines, p.fan.Size, p.stalled.Readers, p.stalled.Senders, p.stalled.Lines, p.stalled.Size,
+			float64(p.stalled.Senders*p.stalled.Lines*(p.stalled.Size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
 		Machine: rep.machine,
 		Chart:   rep.chart(),
 	}
@@ -93,7 +93,7 @@ func (rep *report) measures() []measure {
 	} {
 		get := sc.get
 		out = append(out,
-			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.readers, p.fan.senders, p.fan.lines),
+			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.Readers, p.fan.Senders, p.fan.Lines),
 				name: "deliveries/s", ratio: true, cell: func(o *outcome) cell { return rateCell(get(o)) },
 				target: "≥ 3× ch08 and ≥ 3× ncat", met: func(f *outcome, cells map[string]cell) (bool, bool) {
 					fc, has := cells["final"]
@@ -137,7 +137,7 @@ func (rep *report) measures() []measure {
 		)
 	}
 	return append(out,
-		measure{scenario: fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size, strings.Join(stalledFlags, " ")),
+		measure{scenario: fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stalled.Readers, p.stalled.Senders, p.stalled.Lines, p.stalled.Size, strings.Join(stalledFlags, " ")),
 			name: "deliveries/s without the stalled client", ratio: true, cell: func(o *outcome) cell { return rateCell(o.plain) }},
 		measure{name: "deliveries/s with it (share of the rate without)", ratio: true, cell: func(o *outcome) cell {
 			c := rateCell(o.withStalled)
@@ -339,19 +339,10 @@ func (rep *report) notes() []string {
 // thousands formats v rounded, with thin separators: 1,234,567.
 func thousands(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return s
 }
 
 func ms(d time.Duration) string {

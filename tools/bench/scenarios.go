@@ -58,17 +58,19 @@ func (rep *report) runAll(ctx context.Context) error {
 	p := rep.params
 	for _, k := range rep.kinds {
 		o := rep.out[k.name]
-		fan := p.fan.config()
-		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, load.Lockstep, runTimeout)
-		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, load.Burst, runTimeout)
-		st := p.stalled.config()
-		timeout := runTimeout
+		fan := p.fan
+		fan.Timeout = runTimeout
+		o.fan = rep.fanout(ctx, k, "1 lockstep", fan)
+		fan.Mode = load.Burst
+		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan)
+		st := p.stalled
+		st.Timeout = runTimeout
 		if k.name == "ncat" {
-			timeout = ncatStalled
+			st.Timeout = ncatStalled
 		}
-		o.plain = rep.fanout(ctx, k, "2 without", st, load.Lockstep, timeout)
+		o.plain = rep.fanout(ctx, k, "2 without", st)
 		st.Stalled = 1
-		o.withStalled = rep.fanout(ctx, k, "2 stalled", st, load.Lockstep, timeout)
+		o.withStalled = rep.fanout(ctx, k, "2 stalled", st)
 		o.idle = rep.idle(ctx, k)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -88,13 +90,12 @@ func (rep *report) runAll(ctx context.Context) error {
 // on runs scenario sc against a fresh server of kind k, started for
 // maxUsers users with final's extra flags, and notes what kept the
 // scenario from running and whether the server ended by itself.
-func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *server, d *load.Dialect) error) {
+func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *server) error) {
 	o := rep.out[k.name]
 	s, err := start(k, maxUsers, extra...)
 	if err == nil {
 		defer s.stop()
-		d, _ := load.DialectNamed(k.dialect)
-		err = measure(s, d)
+		err = measure(s)
 		if crashed, how := s.crashed(); crashed {
 			o.crashes[sc] = how
 		}
@@ -105,13 +106,13 @@ func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure f
 }
 
 // fanout runs one fan-out scenario.
-func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, mode load.Mode, timeout time.Duration) (res *load.Result) {
+func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config) (res *load.Result) {
 	var extra []string
 	if strings.HasPrefix(name, "2 ") {
 		extra = stalledFlags
 	}
-	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *server, d *load.Dialect) (err error) {
-		cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.Addr, d, mode, s.Pid(), timeout
+	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *server) (err error) {
+		cfg.Addr, cfg.Dialect, cfg.Pid = s.Addr, k.dialect, s.Pid()
 		if k.name == "ch08" {
 			cfg.KeepAlive = keepAlive
 		}
@@ -127,8 +128,8 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 // idle runs the idle-memory scenario.
 func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 	users := rep.params.idleUsers
-	rep.on(k, "3", users+10, nil, func(s *server, d *load.Dialect) (err error) {
-		cfg := load.IdleConfig{Addr: s.Addr, Dialect: d, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
+	rep.on(k, "3", users+10, nil, func(s *server) (err error) {
+		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
 		switch k.name {
 		case "ch08":
 			cfg.Timeout = ch08Idle
@@ -150,9 +151,9 @@ func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 // leave runs the leaving scenario.
 func (rep *report) leave(ctx context.Context, k kind) (res *load.LeaveResult) {
 	p := rep.params
-	rep.on(k, "4", p.leaveUsers+10, nil, func(s *server, d *load.Dialect) (err error) {
+	rep.on(k, "4", p.leaveUsers+10, nil, func(s *server) (err error) {
 		res, err = load.Leave(ctx, load.LeaveConfig{
-			Addr: s.Addr, Dialect: d, Users: p.leaveUsers, Pid: s.Pid(),
+			Addr: s.Addr, Dialect: k.dialect, Users: p.leaveUsers, Pid: s.Pid(),
 			After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,
 		})
 		if err == nil {

@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"im-workbook/chattest/proc"
+	"im-workbook/tools/internal/load"
 )
 
 // A kind is one of the servers the benchmark compares.
 type kind struct {
 	name    string // column heading
-	dialect string // load.Dialects key
+	dialect *load.Dialect
 	// command returns the command line to serve on addr; maxUsers is
 	// what the scenario needs (ncat refuses more than --max-conns); extra
 	// are final's flags for the scenario.
@@ -64,14 +65,14 @@ func build(ctx context.Context, root string) (*builds, error) {
 func (b *builds) kinds() []kind {
 	ks := []kind{
 		{
-			name: "ch08", dialect: "tutorial",
+			name: "ch08", dialect: load.Dialects["tutorial"],
 			command: func(addr string, _ int, _ []string) *exec.Cmd {
 				return proc.ServeTest(b.ch08, addr)
 			},
 			ready: proc.LineStarting("server listening"),
 		},
 		{
-			name: "final", dialect: "final",
+			name: "final", dialect: load.Dialects["final"],
 			// final runs with its default limits (byte budgets: -rate
 			// 128 KiB/s and -burst 512 KiB per user, -room-rate 1 MiB/s and
 			// -room-burst 512 KiB for the room; -max-users 10000; -idle 5m)
@@ -85,7 +86,7 @@ func (b *builds) kinds() []kind {
 	}
 	if b.ncat != "" {
 		ks = append(ks, kind{
-			name: "ncat", dialect: "ncat",
+			name: "ncat", dialect: load.Dialects["ncat"],
 			command: func(addr string, maxUsers int, _ []string) *exec.Cmd {
 				host, port, _ := net.SplitHostPort(addr)
 				return exec.Command(b.ncat, "--chat", "-l", host, port, "--max-conns", fmt.Sprint(maxUsers))
