@@ -53,13 +53,9 @@ func main() {
 	defer stop()
 	switch *scenario {
 	case "fanout":
-		m, err := load.ParseMode(*mode)
-		if err != nil {
-			fail(err)
-		}
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: m, Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)

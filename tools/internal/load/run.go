@@ -15,34 +15,16 @@ import (
 )
 
 // Mode is how senders pace their lines.
-type Mode int
+type Mode string
 
 const (
-	// Lockstep: a sender writes its next line only once the observer has
-	// seen the previous one, so a server never gets two of one sender's
-	// lines in one read.
-	Lockstep Mode = iota
+	// Lockstep (the default): a sender writes its next line only once the
+	// observer has seen the previous one, so a server never gets two of
+	// one sender's lines in one read.
+	Lockstep Mode = "lockstep"
 	// Burst: senders write line after line as fast as the server takes them.
-	Burst
+	Burst Mode = "burst"
 )
-
-func (m Mode) String() string {
-	if m == Burst {
-		return "burst"
-	}
-	return "lockstep"
-}
-
-// ParseMode reads "lockstep" or "burst".
-func ParseMode(s string) (Mode, error) {
-	switch s {
-	case "lockstep":
-		return Lockstep, nil
-	case "burst":
-		return Burst, nil
-	}
-	return 0, fmt.Errorf("unknown mode %q (want lockstep or burst)", s)
-}
 
 // Config describes a fan-out run: Senders clients send Lines lines each, of
 // Size bytes, and Readers clients (the first is the observer) read them.
@@ -76,6 +58,9 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if c.Mode == "" {
+		c.Mode = Lockstep
+	}
 	if c.Size <= 0 {
 		c.Size = 64
 	}
@@ -204,6 +189,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Dialect == nil {
 		return nil, errors.New("no dialect")
+	}
+	if cfg.Mode != Lockstep && cfg.Mode != Burst {
+		return nil, fmt.Errorf("unknown mode %q (want lockstep or burst)", cfg.Mode)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
