@@ -229,71 +229,62 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // connect dials a connection per role and starts its goroutine. The
 // observer connects first and alone, so that it sees everyone else join;
-// connect returns once it has (res.Joined), or at the timeout. Paced, at
-// most DialParallel users are dialled and not yet welcomed; otherwise
-// DialParallel dials run at once, whatever the server makes of them.
+// connect returns once it has (res.Joined), or at the timeout.
+//
+// Paced, it dials one user at a time, and only while at most DialParallel
+// users are dialled and not yet welcomed (their join not yet seen), so a
+// server that accepts slowly (ncat --chat listens with a backlog of 10) is
+// not flooded with SYNs that the kernel drops and the client resends a
+// second later. Otherwise DialParallel dials run at once, whatever the
+// server makes of them.
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
-	dialOne := func(i int) {
+	var mu sync.Mutex // guards conns and res
+	dial := func(i int) {
 		c, err := r.dial(ctx, roles[i])
-		r.opened(c, err, i, roles, conns, res)
-	}
-	dialOne(0)
-	if conns[0] == nil {
-		return conns
-	}
-	if !waitCount(ctx, &r.joins, 1) {
-		return conns
-	}
-	if !r.paced {
-		sem := make(chan struct{}, r.cfg.DialParallel)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				c, err := r.dial(ctx, roles[i])
-				mu.Lock()
-				defer mu.Unlock()
-				r.opened(c, err, i, roles, conns, res)
-			})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Refused++
+			if res.RefusedErr == "" {
+				res.RefusedErr = err.Error()
+			}
+			return
 		}
-		wg.Wait()
-		res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
+		conns[i] = c
+		res.Clients++
+		r.start(c, roles[i])
+	}
+	dial(0)
+	if conns[0] == nil || !waitCount(ctx, &r.joins, 1) {
 		return conns
 	}
-	// Paced: at most DialParallel connections are dialled and not yet
-	// welcomed (their join not yet seen), so a server that accepts slowly
-	// (ncat --chat listens with a backlog of 10) is not flooded with SYNs
-	// that the kernel drops and the client resends a second later.
+	parallel := r.cfg.DialParallel
+	if r.paced {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
 	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-		wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-		ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
-		cancel()
-		if !ok && ctx.Err() == nil {
-			res.Unwelcomed = true // the server stopped welcoming users: stop connecting
-			break
+		sem <- struct{}{}
+		if r.paced { // the previous dial is done (sem): res is ours to read
+			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
+			ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
+			cancel()
+			if !ok {
+				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users
+				break
+			}
 		}
-		dialOne(i)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			dial(i)
+		})
 	}
+	wg.Wait()
 	res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
 	return conns
-}
-
-// opened records the outcome of dialling connection i.
-func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Connected) {
-	if err != nil {
-		res.Refused++
-		if res.RefusedErr == "" {
-			res.RefusedErr = err.Error()
-		}
-		return
-	}
-	conns[i] = c
-	res.Clients++
-	r.start(c, roles[i])
 }
 
 func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
