@@ -210,9 +210,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		slices.Repeat([]role{sender}, cfg.Senders), slices.Repeat([]role{stalled}, cfg.Stalled))
 	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
+	senderConns, stalledConns := conns[cfg.Readers:cfg.Readers+cfg.Senders], conns[cfg.Readers+cfg.Senders:]
 
 	if res.Joined && r.total > 0 {
-		r.send(ctx, conns, roles, res)
+		r.send(ctx, senderConns, res)
 	}
 	if cfg.Pid != 0 {
 		if rss, err := proc.RSS(); err == nil {
@@ -223,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	r.collect(res)
-	res.StalledDropped = stalledDropped(conns, roles, cfg.DropCheck)
+	res.StalledDropped = stalledDropped(stalledConns, cfg.DropCheck)
 	return res, nil
 }
 
@@ -451,21 +452,15 @@ func (r *run) handle(line []byte, parser *Parser, st *readerState, now int64) {
 
 // send runs the senders and waits until every reader is complete, the
 // run stalls, or it times out.
-func (r *run) send(ctx context.Context, conns []net.Conn, roles []role, res *Result) {
+func (r *run) send(ctx context.Context, senders []net.Conn, res *Result) {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	r.firstSend.Store(r.now())
 	var wg sync.WaitGroup
-	s := 0
-	for i, ro := range roles {
-		if ro != sender {
-			continue
+	for s, c := range senders {
+		if c != nil {
+			wg.Go(func() { r.sendLines(sctx, c, s) })
 		}
-		if conns[i] != nil {
-			n := s
-			wg.Go(func() { r.sendLines(sctx, conns[i], n) })
-		}
-		s++
 	}
 	// Watch progress.
 	t := time.NewTicker(20 * time.Millisecond)
@@ -492,9 +487,9 @@ watch:
 	// A sender blocked in Write (the server stopped reading) is freed by
 	// closing its connection; collect first so as not to count that.
 	r.closing.Store(true)
-	for i, ro := range roles {
-		if ro == sender && conns[i] != nil {
-			_ = conns[i].SetWriteDeadline(time.Now())
+	for _, c := range senders {
+		if c != nil {
+			_ = c.SetWriteDeadline(time.Now())
 		}
 	}
 	wg.Wait()
@@ -569,14 +564,13 @@ func (r *run) closeAll(conns []net.Conn) {
 // whether the server closed them: the server's FIN or RST comes after
 // everything it had sent, so the client must read through that first, with
 // a receive buffer large enough to do so quickly.
-func stalledDropped(conns []net.Conn, roles []role, limit time.Duration) int {
+func stalledDropped(conns []net.Conn, limit time.Duration) int {
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	for i, ro := range roles {
-		if ro != stalled || conns[i] == nil {
+	for _, c := range conns {
+		if c == nil {
 			continue
 		}
-		c := conns[i]
 		wg.Go(func() {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetReadBuffer(1 << 20)
