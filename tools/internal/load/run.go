@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,28 +58,22 @@ type Config struct {
 	KeepAlive time.Duration
 }
 
+// defaults fills in what was left out (or given as not positive).
 func (c *Config) defaults() {
-	if c.Mode == "" {
-		c.Mode = Lockstep
+	c.Mode = cmp.Or(c.Mode, Lockstep)
+	c.Size = orDefault(c.Size, 64)
+	c.StalledRcvBuf = orDefault(c.StalledRcvBuf, 4096)
+	c.StallAfter = orDefault(c.StallAfter, 2*time.Second)
+	c.Timeout = orDefault(c.Timeout, 30*time.Second)
+	c.DialParallel = orDefault(c.DialParallel, 8)
+	c.DropCheck = orDefault(c.DropCheck, 2*time.Second)
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	if c.Size <= 0 {
-		c.Size = 64
-	}
-	if c.StalledRcvBuf <= 0 {
-		c.StalledRcvBuf = 4096
-	}
-	if c.StallAfter <= 0 {
-		c.StallAfter = 2 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.DialParallel <= 0 {
-		c.DialParallel = 8
-	}
-	if c.DropCheck <= 0 {
-		c.DropCheck = 2 * time.Second
-	}
+	return v
 }
 
 // Connected is how connecting a run's users went, in every kind of run.
