@@ -129,13 +129,9 @@ func logf(format string, args ...any) {
 func describeMachine(ctx context.Context) string {
 	var b strings.Builder
 	// The load average says how busy the machine was with other work.
-	for _, c := range [][]string{{"nproc"}, {"sh", "-c", "lscpu | head"}, {"free", "-h"}, {"go", "version"}, {"cat", "/proc/loadavg"}} {
-		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
-		name := strings.Join(c, " ")
-		if c[0] == "sh" {
-			name = c[2]
-		}
-		fmt.Fprintf(&b, "$ %s\n", name)
+	for _, c := range []string{"nproc", "lscpu | head", "free -h", "go version", "cat /proc/loadavg"} {
+		out, err := exec.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s\n", c)
 		if err != nil {
 			fmt.Fprintf(&b, "(%v)\n", err)
 		}

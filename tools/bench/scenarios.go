@@ -51,13 +51,11 @@ const (
 var stalledFlags = []string{"-queue-bytes", "1048576"}
 
 func (rep *report) runAll(ctx context.Context) error {
+	p := rep.params
 	rep.out = map[string]*outcome{}
 	for _, k := range rep.kinds {
-		rep.out[k.name] = &outcome{crashes: map[string]string{}, errs: map[string]string{}}
-	}
-	p := rep.params
-	for _, k := range rep.kinds {
-		o := rep.out[k.name]
+		o := &outcome{crashes: map[string]string{}, errs: map[string]string{}}
+		rep.out[k.name] = o
 		fan := p.fan
 		fan.Timeout = runTimeout
 		o.fan = rep.fanout(ctx, k, "1 lockstep", fan)
