@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -79,12 +80,7 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	if b.ncat == "" {
 		logf("ncat is not installed (Debian: apt-get install ncat): its column stays empty")
 	}
-	var kinds []kind
-	for _, k := range b.kinds() {
-		if strings.Contains(","+only+",", ","+k.name+",") {
-			kinds = append(kinds, k)
-		}
-	}
+	kinds := slices.DeleteFunc(b.kinds(), func(k kind) bool { return !slices.Contains(strings.Split(only, ","), k.name) })
 	started := time.Now()
 	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root)}
 	if err := rep.runAll(ctx); err != nil {

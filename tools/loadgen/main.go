@@ -137,9 +137,5 @@ func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
 	fmt.Fprintf(w, "server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
 }
 
-func pct(a, b int64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return 100 * float64(a) / float64(b)
-}
+// pct is a as a percentage of b (0 of none).
+func pct(a, b int64) float64 { return 100 * float64(a) / float64(max(b, 1)) }

@@ -211,9 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.send(ctx, senderConns, res)
 	}
 	if cfg.Pid != 0 {
-		if rss, err := proc.RSS(); err == nil {
-			res.RSS = rss
-		}
+		res.RSS, _ = proc.RSS() // 0 if the server is gone
 		if cpu1, err := proc.CPU(); err == nil {
 			res.CPU = cpu1 - cpu0
 		}
