@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"im-workbook/chattest/proc"
 	"im-workbook/tools/internal/load"
 )
 
@@ -88,13 +89,13 @@ func (rep *report) runAll(ctx context.Context) error {
 // on runs scenario sc against a fresh server of kind k, started for
 // maxUsers users with final's extra flags, and notes what kept the
 // scenario from running and whether the server ended by itself.
-func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *server) error) {
+func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *proc.Server) error) {
 	o := rep.out[k.name]
 	s, err := start(k, maxUsers, extra...)
 	if err == nil {
-		defer s.stop()
+		defer s.Kill() // the measurement is over: no need to wait for a clean exit
 		err = measure(s)
-		if crashed, how := s.crashed(); crashed {
+		if ended, how := crashed(s); ended {
 			o.crashes[sc] = how
 		}
 	}
@@ -109,7 +110,7 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 	if strings.HasPrefix(name, "2 ") {
 		extra = stalledFlags
 	}
-	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *server) (err error) {
+	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *proc.Server) (err error) {
 		cfg.Addr, cfg.Dialect, cfg.Pid = s.Addr, k.dialect, s.Pid()
 		if k.name == "ch08" {
 			cfg.KeepAlive = keepAlive
@@ -126,7 +127,7 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 // idle runs the idle-memory scenario.
 func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 	users := rep.params.idleUsers
-	rep.on(k, "3", users+10, nil, func(s *server) (err error) {
+	rep.on(k, "3", users+10, nil, func(s *proc.Server) (err error) {
 		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
 		switch k.name {
 		case "ch08":
@@ -149,7 +150,7 @@ func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 // leave runs the leaving scenario.
 func (rep *report) leave(ctx context.Context, k kind) (res *load.LeaveResult) {
 	p := rep.params
-	rep.on(k, "4", p.leaveUsers+10, nil, func(s *server) (err error) {
+	rep.on(k, "4", p.leaveUsers+10, nil, func(s *proc.Server) (err error) {
 		res, err = load.Leave(ctx, load.LeaveConfig{
 			Addr: s.Addr, Dialect: k.dialect, Users: p.leaveUsers, Pid: s.Pid(),
 			After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,

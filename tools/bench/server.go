@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"im-workbook/chattest/proc"
@@ -116,11 +115,8 @@ func listening(addr string) bool {
 	return false
 }
 
-// server is one running server process.
-type server struct{ *proc.Server }
-
 // start runs a fresh server of kind k on a free loopback port.
-func start(k kind, maxUsers int, extra ...string) (*server, error) {
+func start(k kind, maxUsers int, extra ...string) (*proc.Server, error) {
 	s, err := proc.Serve(func(addr string) *exec.Cmd {
 		cmd := k.command(addr, maxUsers, extra)
 		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
@@ -129,11 +125,11 @@ func start(k kind, maxUsers int, extra ...string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", k.name, err)
 	}
-	return &server{s}, nil
+	return s, nil
 }
 
-// crashed reports whether the server has ended by itself, and how.
-func (s *server) crashed() (bool, string) {
+// crashed reports whether server s has ended by itself, and how.
+func crashed(s *proc.Server) (bool, string) {
 	if s.Running() {
 		return false, ""
 	}
@@ -148,17 +144,4 @@ func (s *server) crashed() (bool, string) {
 		return true, fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
 	}
 	return true, fmt.Sprint(s.Err())
-}
-
-// stop ends the server: SIGTERM, then SIGKILL after 3 seconds.
-func (s *server) stop() {
-	if !s.Running() {
-		return
-	}
-	_ = s.Signal(syscall.SIGTERM)
-	select {
-	case <-s.Exited():
-	case <-time.After(3 * time.Second):
-		s.Kill()
-	}
 }
