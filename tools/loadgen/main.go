@@ -110,8 +110,7 @@ func printRun(w io.Writer, r *load.Result, server bool) {
 	if r.SendErr != "" {
 		fmt.Fprintf(w, "sender error     %s\n", r.SendErr)
 	}
-	fmt.Fprintf(w, "dropped          %d readers disconnected (%d told so), %d stalled clients disconnected\n",
-		r.Disconnected, r.Kicked, r.StalledDropped)
+	fmt.Fprintf(w, "dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
 	if server {
 		fmt.Fprintf(w, "server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
 	}

@@ -22,8 +22,6 @@ type Dialect struct {
 	// line's token, names its sender as the server's protocol says
 	// ("[addr]name: ").
 	Attributed func(head []byte) bool
-	// Kicked reports whether a line tells its reader it is being dropped.
-	Kicked func(line string) bool
 }
 
 // The chapters: "[127.0.0.1:5000]127.0.0.1:5000: 已上线" on joining, every
@@ -34,7 +32,6 @@ var tutorial = &Dialect{
 	KeepAlive:  []byte("who\n"),
 	Joined:     func(l string) bool { return strings.HasPrefix(l, "[") && strings.HasSuffix(l, ": 已上线") },
 	Attributed: func(h []byte) bool { return bytes.HasPrefix(h, []byte("[")) && bytes.HasSuffix(h, []byte(": ")) },
-	Kicked:     func(l string) bool { return strings.HasPrefix(l, "你被踢了") },
 }
 
 // final keeps the chapters' protocol (every reply ends with a newline).
@@ -44,14 +41,6 @@ var final = &Dialect{
 	KeepAlive:  []byte("who\n"),
 	Joined:     tutorial.Joined,
 	Attributed: tutorial.Attributed,
-	Kicked: func(l string) bool {
-		for _, p := range []string{"你被踢了", "你接收消息太慢", "服务器已满", "服务器正在关闭"} {
-			if strings.HasPrefix(l, p) {
-				return true
-			}
-		}
-		return false
-	},
 }
 
 // ncat --chat: "<announce> 127.0.0.1 is connected as <user5>." on joining
@@ -64,7 +53,6 @@ var ncat = &Dialect{
 		return strings.HasPrefix(l, "<announce> ") && strings.Contains(l, " is connected as <user")
 	},
 	Attributed: func(h []byte) bool { return bytes.HasPrefix(h, []byte("<user")) && bytes.HasSuffix(h, []byte("> ")) },
-	Kicked:     func(string) bool { return false },
 }
 
 // Dialects lists the dialects by name.

@@ -103,7 +103,6 @@ type Result struct {
 	Stalled      bool   // stopped because no line arrived for StallAfter
 	TimedOut     bool   // stopped at Timeout
 	SendErr      string // the first error a sender got
-	Kicked       int    // readers the server told they were dropped
 	Disconnected int    // readers whose connection the server closed
 
 	StalledDropped int // stalled clients the server disconnected
@@ -145,7 +144,6 @@ type run struct {
 	duplicates   atomic.Int64
 	unattributed atomic.Int64
 	complete     atomic.Int64
-	kicked       atomic.Int64
 	disconnected atomic.Int64
 	firstSend    atomic.Int64
 	lastDelivery atomic.Int64
@@ -410,11 +408,8 @@ type readerState struct {
 func (r *run) handle(line []byte, parser *Parser, st *readerState, now int64) {
 	p := parser.Parse(line)
 	if !p.OK {
-		switch {
-		case st.observer && r.cfg.Dialect.Joined(string(line)):
+		if st.observer && r.cfg.Dialect.Joined(string(line)) {
 			r.joins.Add(1)
-		case r.cfg.Dialect.Kicked(string(line)):
-			r.kicked.Add(1)
 		}
 		return
 	}
@@ -521,7 +516,6 @@ func (r *run) collect(res *Result) {
 	res.Duplicates = r.duplicates.Load()
 	res.Unattributed = r.unattributed.Load()
 	res.CompleteReaders = int(r.complete.Load())
-	res.Kicked = int(r.kicked.Load())
 	res.Disconnected = int(r.disconnected.Load())
 	if p := r.sendErr.Load(); p != nil {
 		res.SendErr = *p
