@@ -92,10 +92,10 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	fmt.Print(res.Markdown())
 	if resultsFile != "" {
 		data, err := res.JSON()
-		if err != nil {
-			return err
+		if err == nil {
+			err = os.WriteFile(resultsFile, data, 0o644)
 		}
-		if err := os.WriteFile(resultsFile, data, 0o644); err != nil {
+		if err != nil {
 			return err
 		}
 		logf("wrote %s; now run go run ./tools/weave to format it into final/README.md", resultsFile)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,17 +58,17 @@ func (rep *report) runAll(ctx context.Context) error {
 		rep.out[k.name] = o
 		fan := p.fan
 		fan.Timeout = runTimeout
-		o.fan = rep.fanout(ctx, k, "1 lockstep", fan)
+		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, nil)
 		fan.Mode = load.Burst
-		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan)
+		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, nil)
 		st := p.stalled
 		st.Timeout = runTimeout
 		if k.name == "ncat" {
 			st.Timeout = ncatStalled
 		}
-		o.plain = rep.fanout(ctx, k, "2 without", st)
+		o.plain = rep.fanout(ctx, k, "2 without", st, stalledFlags)
 		st.Stalled = 1
-		o.withStalled = rep.fanout(ctx, k, "2 stalled", st)
+		o.withStalled = rep.fanout(ctx, k, "2 stalled", st, stalledFlags)
 		o.idle = rep.idle(ctx, k)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -104,12 +103,8 @@ func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure f
 	}
 }
 
-// fanout runs one fan-out scenario.
-func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config) (res *load.Result) {
-	var extra []string
-	if strings.HasPrefix(name, "2 ") {
-		extra = stalledFlags
-	}
+// fanout runs one fan-out scenario, final with the extra flags.
+func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, extra []string) (res *load.Result) {
 	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *proc.Server) (err error) {
 		cfg.Addr, cfg.Dialect, cfg.Pid = s.Addr, k.dialect, s.Pid()
 		if k.name == "ch08" {
