@@ -351,20 +351,17 @@ func (r *run) read(c net.Conn, isObserver bool) {
 		if n > 0 {
 			now := r.now()
 			st.fresh = 0
-			data := buf[:n]
-			for len(data) > 0 {
-				nl := bytes.IndexByte(data, '\n')
-				if nl < 0 {
-					if len(partial)+len(data) > maxLine {
+			for line := range bytes.Lines(buf[:n]) {
+				line, whole := bytes.CutSuffix(line, []byte("\n"))
+				if !whole { // the last piece: a later read completes it
+					if len(partial)+len(line) > maxLine {
 						partial = partial[:0] // drop it; what follows has no token
 						r.corrupt.Add(1)
 					} else {
-						partial = append(partial, data...)
+						partial = append(partial, line...)
 					}
 					break
 				}
-				line := data[:nl]
-				data = data[nl+1:]
 				if len(partial) > 0 {
 					partial = append(partial, line...)
 					line = partial
