@@ -342,7 +342,8 @@ const maxLine = 1 << 20
 // readers are updated once per read, not once per line, so that the load
 // generator spends its CPU time on reading rather than on contention.
 func (r *run) read(c net.Conn, isObserver bool) {
-	st := readerState{got: make([]bool, r.total), observer: isObserver}
+	got := make([]bool, r.total) // per line: received intact and attributed
+	count := 0                   // lines in got
 	parser := NewParser(r.cfg.Size)
 	buf := make([]byte, 64<<10)
 	var partial []byte // the start of a line that a later read completes
@@ -350,7 +351,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 		n, err := c.Read(buf)
 		if n > 0 {
 			now := r.now()
-			st.fresh = 0
+			var fresh int64 // lines new in this read
 			for line := range bytes.Lines(buf[:n]) {
 				line, whole := bytes.CutSuffix(line, []byte("\n"))
 				if !whole { // the last piece: a later read completes it
@@ -366,13 +367,16 @@ func (r *run) read(c net.Conn, isObserver bool) {
 					partial = append(partial, line...)
 					line = partial
 				}
-				r.handle(line, parser, &st, now)
+				if r.handle(line, parser, got, isObserver, now) {
+					fresh++
+				}
 				partial = partial[:0]
 			}
-			if st.fresh > 0 {
-				r.delivered.Add(st.fresh)
+			if fresh > 0 {
+				count += int(fresh)
+				r.delivered.Add(fresh)
 				storeMax(&r.lastDelivery, now)
-				if st.count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
+				if count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
 					close(r.allDone) // the last reader to complete, once
 				}
 			}
@@ -390,49 +394,42 @@ func storeMax(v *atomic.Int64, n int64) {
 	}
 }
 
-// readerState is one reader's own record.
-type readerState struct {
-	got      []bool // per line: received intact and attributed
-	count    int    // lines in got
-	fresh    int64  // lines new in the current read
-	observer bool
-}
-
-// handle accounts for one received line. A line counts as delivered when
-// it arrives intact and with the server's attribution of its sender: a
-// line without it (the tutorial and ncat glue lines that arrive in one
-// read together) could have been written by anybody.
-func (r *run) handle(line []byte, parser *Parser, st *readerState, now int64) {
+// handle accounts for one received line and reports whether it is a
+// delivery new to this reader (got: the lines it already has). A line
+// counts as delivered when it arrives intact and with the server's
+// attribution of its sender: a line without it (the tutorial and ncat
+// glue lines that arrive in one read together) could have been written by
+// anybody.
+func (r *run) handle(line []byte, parser *Parser, got []bool, observer bool, now int64) bool {
 	p := parser.Parse(line)
 	if !p.OK {
-		if st.observer && r.cfg.Dialect.Joined(string(line)) {
+		if observer && r.cfg.Dialect.Joined(string(line)) {
 			r.joins.Add(1)
 		}
-		return
+		return false
 	}
 	if p.Sender >= r.cfg.Senders || p.Seq >= r.cfg.Lines || !p.Intact {
 		r.corrupt.Add(1)
-		return
+		return false
 	}
 	if !r.cfg.Dialect.Attributed(p.Head) {
 		r.unattributed.Add(1)
-		return
+		return false
 	}
 	idx := p.Sender*r.cfg.Lines + p.Seq
-	if st.got[idx] {
+	if got[idx] {
 		r.duplicates.Add(1)
-		return
+		return false
 	}
-	st.got[idx] = true
-	st.count++
-	st.fresh++
-	if st.observer {
+	got[idx] = true
+	if observer {
 		r.recvAt[idx].Store(now)
 		select {
 		case r.acks[p.Sender] <- p.Seq:
 		default:
 		}
 	}
+	return true
 }
 
 // send runs the senders and waits until every reader is complete, the
