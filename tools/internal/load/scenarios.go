@@ -23,7 +23,8 @@ type IdleConfig struct {
 	// Hold keeps the users connected this long after the measurement (to
 	// profile the server meanwhile).
 	Hold time.Duration
-	// Measured, if set, is called with the result before the hold.
+	// Measured, if set, is called with the result before the hold (also
+	// when the server is gone).
 	Measured func(*IdleResult)
 	// Paced: dial at most DialParallel users ahead of their welcome (for
 	// a server that accepts slowly, such as ncat --chat); otherwise
@@ -72,15 +73,15 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
 	res.Disconnected = int(r.disconnected.Load())
-	if err != nil {
-		// The server is gone: ncat --chat aborts at its 1024th descriptor.
-		res.Gone, res.RSSAfter = true, 0
-		return res, nil
-	}
+	// Gone: ncat --chat aborts at its 1024th descriptor, chapter 08 may
+	// crash when it kicks users.
+	res.Gone = err != nil
 	if cfg.Measured != nil {
 		cfg.Measured(res)
 	}
-	sleep(ctx, cfg.Hold)
+	if !res.Gone {
+		sleep(ctx, cfg.Hold)
+	}
 	return res, nil
 }
 
