@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,27 +28,22 @@ import (
 
 // params are a run's scenario sizes.
 type params struct {
-	fan, stalled            fanout // scenarios 1 and 2
+	fan, stalled            load.Config // scenarios 1 and 2: readers, senders, lines and their size
 	idleUsers               int
 	leaveUsers              int
 	leaveAfter, leaveWindow time.Duration
 }
 
-// fanout is the size of a fan-out run: lines of size bytes each.
-type fanout struct{ readers, senders, lines, size int }
-
-func (f fanout) config() load.Config {
-	return load.Config{Readers: f.readers, Senders: f.senders, Lines: f.lines, Size: f.size}
-}
-
 var (
 	full = params{
-		fan: fanout{200, 8, 200, 64}, stalled: fanout{100, 8, 800, 1024}, idleUsers: 5000,
-		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
+		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64},
+		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024},
+		idleUsers: 5000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 	quick = params{
-		fan: fanout{50, 4, 50, 64}, stalled: fanout{20, 8, 800, 1024}, idleUsers: 1000,
-		leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
+		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64},
+		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024},
+		idleUsers: 1000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 )
 
@@ -84,12 +80,7 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	if b.ncat == "" {
 		logf("ncat is not installed (Debian: apt-get install ncat): its column stays empty")
 	}
-	var kinds []kind
-	for _, k := range b.kinds() {
-		if strings.Contains(","+only+",", ","+k.name+",") {
-			kinds = append(kinds, k)
-		}
-	}
+	kinds := slices.DeleteFunc(b.kinds(), func(k kind) bool { return !slices.Contains(strings.Split(only, ","), k.name) })
 	started := time.Now()
 	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root)}
 	if err := rep.runAll(ctx); err != nil {
@@ -101,10 +92,10 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	fmt.Print(res.Markdown())
 	if resultsFile != "" {
 		data, err := res.JSON()
-		if err != nil {
-			return err
+		if err == nil {
+			err = os.WriteFile(resultsFile, data, 0o644)
 		}
-		if err := os.WriteFile(resultsFile, data, 0o644); err != nil {
+		if err != nil {
 			return err
 		}
 		logf("wrote %s; now run go run ./tools/weave to format it into final/README.md", resultsFile)
@@ -134,13 +125,9 @@ func logf(format string, args ...any) {
 func describeMachine(ctx context.Context) string {
 	var b strings.Builder
 	// The load average says how busy the machine was with other work.
-	for _, c := range [][]string{{"nproc"}, {"sh", "-c", "lscpu | head"}, {"free", "-h"}, {"go", "version"}, {"cat", "/proc/loadavg"}} {
-		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
-		name := strings.Join(c, " ")
-		if c[0] == "sh" {
-			name = c[2]
-		}
-		fmt.Fprintf(&b, "$ %s\n", name)
+	for _, c := range []string{"nproc", "lscpu | head", "free -h", "go version", "cat /proc/loadavg"} {
+		out, err := exec.CommandContext(ctx, "sh", "-c", c).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s\n", c)
 		if err != nil {
 			fmt.Fprintf(&b, "(%v)\n", err)
 		}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"math"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,22 +11,15 @@ import (
 	"im-workbook/tools/internal/load"
 )
 
-// cell is one server's figure for a row: its text, and the number the
-// ratio columns and the chart use (NaN: none).
-type cell struct {
-	text string
-	num  float64
-}
+type cell = benchfmt.Cell
 
-func none() cell { return cell{"–", math.NaN()} }
+// fig is a cell with a number the ratio columns and the chart can use.
+func fig(t string, num float64) cell { return cell{Text: t, Num: benchfmt.Num(num)} }
 
-// row is one line of the table.
-type row struct {
-	scenario, measure string
-	cells             map[string]cell
-	ratio             bool   // show final/ch08 and final/ncat
-	target            string // target for final, with ✅ or ❌
-}
+// text is a cell without a number.
+func text(t string) cell { return cell{Text: t} }
+
+func none() cell { return text("–") }
 
 // results is the run as the results file holds it: figures with their
 // text, ready for benchfmt to format.
@@ -43,20 +36,25 @@ func (rep *report) results() *benchfmt.Results {
 		Version: rep.version,
 		Notes:   rep.notes(),
 		Sizes: fmt.Sprintf("fan-out %d readers, %d senders × %d lines of %d B; stalled consumer %d readers, %d senders × %d lines of %d B (%.1f MB towards each reader); idle %d users; leaving %d users, CPU over %v from %v after they quit.",
-			p.fan.readers, p.fan.senders, p.fan.lines, p.fan.size, p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size,
-			float64(p.stalled.senders*p.stalled.lines*(p.stalled.size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
+			p.fan.Readers, p.fan.Senders, p.fan.Lines, p.fan.Size, p.stalled.Readers, p.stalled.Senders, p.stalled.Lines, p.stalled.Size,
+			float64(p.stalled.Senders*p.stalled.Lines*(p.stalled.Size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
 		Machine: rep.machine,
 		Chart:   rep.chart(),
 	}
 	for _, k := range rep.kinds {
 		res.Servers = append(res.Servers, k.name)
 	}
-	for _, r := range rep.rows() {
-		row := benchfmt.Row{Scenario: r.scenario, Measure: r.measure, Ratio: r.ratio, Target: r.target, Cells: map[string]benchfmt.Cell{}}
-		for name, c := range r.cells {
-			row.Cells[name] = benchfmt.Cell{Text: c.text, Num: benchfmt.Num(c.num)}
+	for _, m := range rep.measures() {
+		r := benchfmt.Row{Scenario: m.scenario, Measure: m.name, Ratio: m.ratio, Target: m.target, Cells: map[string]cell{}}
+		for _, k := range rep.kinds {
+			r.Cells[k.name] = m.cell(rep.out[k.name])
 		}
-		res.Rows = append(res.Rows, row)
+		if m.met != nil {
+			if ok, judged := m.met(rep.out["final"], r.Cells); judged {
+				r.Target += " " + rep.mark(ok)
+			}
+		}
+		res.Rows = append(res.Rows, r)
 	}
 	return res
 }
@@ -72,17 +70,6 @@ func (rep *report) mark(ok bool) string {
 	return "❌"
 }
 
-// each is every server's cell for one row.
-func (rep *report) each(f func(o *outcome) cell) map[string]cell {
-	m := map[string]cell{}
-	for _, k := range rep.kinds {
-		m[k.name] = f(rep.out[k.name])
-	}
-	return m
-}
-
-func (rep *report) final() *outcome { return rep.out["final"] }
-
 // measure is one row of the table, as data: its cell for each server
 // and, for a row with a target, whether final met it (judged false: no
 // figure to judge).
@@ -92,21 +79,6 @@ type measure struct {
 	cell           func(o *outcome) cell
 	target         string
 	met            func(f *outcome, cells map[string]cell) (ok, judged bool)
-}
-
-// rows builds the table.
-func (rep *report) rows() []row {
-	var rows []row
-	for _, m := range rep.measures() {
-		r := row{scenario: m.scenario, measure: m.name, ratio: m.ratio, cells: rep.each(m.cell), target: m.target}
-		if m.met != nil {
-			if ok, judged := m.met(rep.final(), r.cells); judged {
-				r.target += " " + rep.mark(ok)
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows
 }
 
 func (rep *report) measures() []measure {
@@ -121,15 +93,15 @@ func (rep *report) measures() []measure {
 	} {
 		get := sc.get
 		out = append(out,
-			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.readers, p.fan.senders, p.fan.lines),
+			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.Readers, p.fan.Senders, p.fan.Lines),
 				name: "deliveries/s", ratio: true, cell: func(o *outcome) cell { return rateCell(get(o)) },
 				target: "≥ 3× ch08 and ≥ 3× ncat", met: func(f *outcome, cells map[string]cell) (bool, bool) {
 					fc, has := cells["final"]
-					if !has || math.IsNaN(fc.num) {
+					if !has || fc.Num == nil {
 						return false, false
 					}
 					for _, base := range []string{"ch08", "ncat"} {
-						if c, has := cells[base]; has && !math.IsNaN(c.num) && fc.num < 3*c.num {
+						if c, has := cells[base]; has && c.Num != nil && *fc.Num < 3**c.Num {
 							return false, true
 						}
 					}
@@ -141,7 +113,7 @@ func (rep *report) measures() []measure {
 				if r == nil || r.Latencies == 0 {
 					return none()
 				}
-				return cell{fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50)}
+				return fig(fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50))
 			}},
 			measure{name: "connect time (all welcomed)", cell: func(o *outcome) cell {
 				r := get(o)
@@ -152,7 +124,7 @@ func (rep *report) measures() []measure {
 				if r.Refused > 0 || !r.Joined {
 					t += fmt.Sprintf(" (%d refused, all welcomed: %v)", r.Refused, r.Joined)
 				}
-				return cell{t, float64(r.ConnectTime)}
+				return fig(t, float64(r.ConnectTime))
 			}},
 			measure{name: "server CPU per delivery (the load generator's own cost excluded)", ratio: true, cell: func(o *outcome) cell { return cpuPerDelivery(get(o)) }},
 			measure{name: "server CPU / RSS during the run", cell: func(o *outcome) cell {
@@ -160,17 +132,17 @@ func (rep *report) measures() []measure {
 				if r == nil {
 					return none()
 				}
-				return cell{fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds()}
+				return fig(fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds())
 			}},
 		)
 	}
 	return append(out,
-		measure{scenario: fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stalled.readers, p.stalled.senders, p.stalled.lines, p.stalled.size, strings.Join(stalledFlags, " ")),
+		measure{scenario: fmt.Sprintf("2 one stalled consumer (%d readers, %d×%d lines of %d B, lockstep; final with %s)", p.stalled.Readers, p.stalled.Senders, p.stalled.Lines, p.stalled.Size, strings.Join(stalledFlags, " ")),
 			name: "deliveries/s without the stalled client", ratio: true, cell: func(o *outcome) cell { return rateCell(o.plain) }},
 		measure{name: "deliveries/s with it (share of the rate without)", ratio: true, cell: func(o *outcome) cell {
 			c := rateCell(o.withStalled)
 			if o.withStalled != nil && o.plain != nil && o.plain.Rate != 0 && !o.withStalled.Stalled { // a stalled run's rate is the rate before it stalled
-				c.text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
+				c.Text += fmt.Sprintf(" (%.0f%%)", 100*o.withStalled.Rate/o.plain.Rate)
 			}
 			return c
 		}, target: "others complete, ≥ 80% of own unstalled rate", met: func(f *outcome, _ map[string]cell) (bool, bool) {
@@ -187,11 +159,11 @@ func (rep *report) measures() []measure {
 			case r == nil:
 				return none()
 			case r.Gone:
-				return cell{fmt.Sprintf("crashed at %d users", r.Clients), math.NaN()}
+				return text(fmt.Sprintf("crashed at %d users", r.Clients))
 			case !r.Settled: // mid-announcement: not a figure to compare
-				return cell{fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024), math.NaN()}
+				return text(fmt.Sprintf("%.2f KiB (still busy)", r.PerUser()/1024))
 			default:
-				return cell{fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser()}
+				return fig(fmt.Sprintf("%.2f KiB", r.PerUser()/1024), r.PerUser())
 			}
 		}, target: "≤ 10 KiB per user at 5,000 users", met: func(f *outcome, _ map[string]cell) (bool, bool) {
 			if f == nil || f.idle == nil {
@@ -208,19 +180,10 @@ func (rep *report) measures() []measure {
 			if !r.Settled {
 				t += " (still busy when measured)"
 			}
-			return cell{t, float64(r.Clients)}
+			return fig(t, float64(r.Clients))
 		}},
 		measure{scenario: fmt.Sprintf("4 leaving (%d users say a line and quit)", p.leaveUsers),
-			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: func(o *outcome) cell {
-				switch r := o.leave; {
-				case r == nil:
-					return none()
-				case r.Gone:
-					return cell{"crashed", math.NaN()}
-				default:
-					return cell{fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds()}
-				}
-			}, target: "< 0.05 CPU s", met: func(f *outcome, _ map[string]cell) (bool, bool) {
+			name: fmt.Sprintf("server CPU over %v, %v later", p.leaveWindow, p.leaveAfter), ratio: true, cell: leaveCell, target: "< 0.05 CPU s", met: func(f *outcome, _ map[string]cell) (bool, bool) {
 				if f == nil || f.leave == nil {
 					return false, false
 				}
@@ -233,7 +196,7 @@ func rateCell(r *load.Result) cell {
 	if r == nil {
 		return none()
 	}
-	return cell{fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate}
+	return fig(fmt.Sprintf("%s/s", thousands(r.Rate)), r.Rate)
 }
 
 // cpuPerDelivery is the server's CPU time over the run divided by the
@@ -244,7 +207,7 @@ func cpuPerDelivery(r *load.Result) cell {
 		return none()
 	}
 	us := r.CPU.Seconds() * 1e6 / float64(r.Delivered)
-	return cell{fmt.Sprintf("%.2f µs", us), us}
+	return fig(fmt.Sprintf("%.2f µs", us), us)
 }
 
 func completeness(r *load.Result) cell {
@@ -252,7 +215,7 @@ func completeness(r *load.Result) cell {
 		return none()
 	}
 	if r.Complete() {
-		return cell{"yes", 1}
+		return fig("yes", 1)
 	}
 	t := fmt.Sprintf("**no**: %.1f%% arrived intact and attributed", 100*float64(r.Delivered)/float64(max(r.Expected, 1)))
 	if r.Corrupt > 0 {
@@ -264,7 +227,7 @@ func completeness(r *load.Result) cell {
 	if r.TimedOut {
 		t += " (run capped by its time limit)"
 	}
-	return cell{t, 0}
+	return fig(t, 0)
 }
 
 func stallCell(r *load.Result) cell {
@@ -284,47 +247,34 @@ func stallCell(r *load.Result) cell {
 	if len(parts) == 0 {
 		parts = append(parts, "kept the stalled client, others unaffected")
 	}
-	return cell{strings.Join(parts, "; "), math.NaN()}
+	return text(strings.Join(parts, "; "))
 }
 
 // chart is the headline figures, one group of bars per measure.
 func (rep *report) chart() []benchfmt.Group {
-	type group struct {
+	groups := []struct {
 		title string
-		get   func(o *outcome) (float64, bool)
-		unit  func(float64) string
-	}
-	rate := func(get func(o *outcome) *load.Result) func(o *outcome) (float64, bool) {
-		return func(o *outcome) (float64, bool) {
-			r := get(o)
-			return rateOf(r), r != nil
-		}
-	}
-	perSec := func(v float64) string { return thousands(v) + "/s" }
-	groups := []group{
-		{"1 fan-out, lockstep: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fan }), perSec},
-		{"1 fan-out, burst: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.fanBurst }), perSec},
-		{"2 with a stalled consumer: deliveries/s (longer is better)", rate(func(o *outcome) *load.Result { return o.withStalled }), perSec},
-		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) (float64, bool) {
+		bar   func(o *outcome) cell
+	}{
+		{"1 fan-out, lockstep: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.fan) }},
+		{"1 fan-out, burst: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.fanBurst) }},
+		{"2 with a stalled consumer: deliveries/s (longer is better)", func(o *outcome) cell { return rateCell(o.withStalled) }},
+		{"3 idle: RSS per user, KiB (shorter is better)", func(o *outcome) cell {
 			if o.idle == nil || o.idle.Gone {
-				return 0, false
+				return none()
 			}
-			return o.idle.PerUser() / 1024, true
-		}, func(v float64) string { return fmt.Sprintf("%.2f KiB", v) }},
-		{"4 leaving: CPU seconds over 2 s (shorter is better)", func(o *outcome) (float64, bool) {
-			if o.leave == nil || o.leave.Gone {
-				return 0, false
-			}
-			return o.leave.CPU.Seconds(), true
-		}, func(v float64) string { return fmt.Sprintf("%.2f s", v) }},
+			v := o.idle.PerUser() / 1024
+			return fig(fmt.Sprintf("%.2f KiB", v), v)
+		}},
+		{"4 leaving: CPU seconds over 2 s (shorter is better)", leaveCell},
 	}
 	var out []benchfmt.Group
 	for _, g := range groups {
 		bg := benchfmt.Group{Title: g.title}
 		for _, k := range rep.kinds {
 			bar := benchfmt.Bar{Server: k.name}
-			if v, ok := g.get(rep.out[k.name]); ok {
-				bar.Value, bar.Text = &v, g.unit(v)
+			if c := g.bar(rep.out[k.name]); c.Num != nil {
+				bar.Value, bar.Text = c.Num, c.Text
 			}
 			bg.Bars = append(bg.Bars, bar)
 		}
@@ -333,11 +283,15 @@ func (rep *report) chart() []benchfmt.Group {
 	return out
 }
 
-func rateOf(r *load.Result) float64 {
-	if r == nil {
-		return 0
+func leaveCell(o *outcome) cell {
+	switch r := o.leave; {
+	case r == nil:
+		return none()
+	case r.Gone:
+		return text("crashed")
+	default:
+		return fig(fmt.Sprintf("%.2f s", r.CPU.Seconds()), r.CPU.Seconds())
 	}
-	return r.Rate
 }
 
 // notes explains what the table cannot: failures, crashes, checks.
@@ -355,17 +309,12 @@ func (rep *report) notes() []string {
 			notes = append(notes, fmt.Sprintf("Scenario 4: chapter 08 did not crash this time; its %.2f CPU seconds are the `ListenMessage` goroutines of the users who left, spinning on their closed channels after the idle kick.", o.leave.CPU.Seconds()))
 		}
 	}
-	names := make([]string, 0, len(rep.out))
-	for n := range rep.out {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(rep.out)) {
 		o := rep.out[n]
-		for _, sc := range sortedKeys(o.crashes) {
+		for _, sc := range slices.Sorted(maps.Keys(o.crashes)) {
 			notes = append(notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", n, sc, o.crashes[sc]))
 		}
-		for _, sc := range sortedKeys(o.errs) {
+		for _, sc := range slices.Sorted(maps.Keys(o.errs)) {
 			notes = append(notes, fmt.Sprintf("%s, scenario %s did not run: %s", n, sc, o.errs[sc]))
 		}
 		for _, r := range []*load.Result{o.fan, o.fanBurst, o.plain, o.withStalled} {
@@ -387,31 +336,13 @@ func (rep *report) notes() []string {
 	return notes
 }
 
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 // thousands formats v rounded, with thin separators: 1,234,567.
 func thousands(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return s
 }
 
 func ms(d time.Duration) string {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
+	"im-workbook/chattest/proc"
 	"im-workbook/tools/internal/load"
 )
 
@@ -51,141 +51,110 @@ const (
 var stalledFlags = []string{"-queue-bytes", "1048576"}
 
 func (rep *report) runAll(ctx context.Context) error {
+	p := rep.params
 	rep.out = map[string]*outcome{}
 	for _, k := range rep.kinds {
-		rep.out[k.name] = &outcome{crashes: map[string]string{}, errs: map[string]string{}}
-	}
-	p := rep.params
-	for _, k := range rep.kinds {
-		o := rep.out[k.name]
-		fan := p.fan.config()
-		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, load.Lockstep, runTimeout)
-		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, load.Burst, runTimeout)
-		st := p.stalled.config()
-		timeout := runTimeout
+		o := &outcome{crashes: map[string]string{}, errs: map[string]string{}}
+		rep.out[k.name] = o
+		fan := p.fan
+		fan.Timeout = runTimeout
+		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, nil)
+		fan.Mode = load.Burst
+		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, nil)
+		st := p.stalled
+		st.Timeout = runTimeout
 		if k.name == "ncat" {
-			timeout = ncatStalled
+			st.Timeout = ncatStalled
 		}
-		o.plain = rep.fanout(ctx, k, "2 without", st, load.Lockstep, timeout)
+		o.plain = rep.fanout(ctx, k, "2 without", st, stalledFlags)
 		st.Stalled = 1
-		o.withStalled = rep.fanout(ctx, k, "2 stalled", st, load.Lockstep, timeout)
+		o.withStalled = rep.fanout(ctx, k, "2 stalled", st, stalledFlags)
 		o.idle = rep.idle(ctx, k)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
 	// Leaving is mostly waiting (12 s for chapter 08's kick timers): the
-	// servers run it side by side.
+	// servers run it side by side, each into its own outcome.
 	logf("scenario 4 (leaving), all servers at once: %v", p.leaveAfter+p.leaveWindow)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for _, k := range rep.kinds {
-		wg.Go(func() {
-			res, crash, err := rep.leave(ctx, k)
-			mu.Lock()
-			defer mu.Unlock()
-			o := rep.out[k.name]
-			o.leave = res
-			if crash != "" {
-				o.crashes["4"] = crash
-			}
-			if err != nil {
-				o.errs["4"] = err.Error()
-			}
-		})
+		wg.Go(func() { rep.out[k.name].leave = rep.leave(ctx, k) })
 	}
 	wg.Wait()
 	return ctx.Err()
 }
 
-// fanout runs one fan-out scenario against a fresh server of kind k.
-func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, mode load.Mode, timeout time.Duration) *load.Result {
+// on runs scenario sc against a fresh server of kind k, started for
+// maxUsers users with final's extra flags, and notes what kept the
+// scenario from running and whether the server ended by itself.
+func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *proc.Server) error) {
 	o := rep.out[k.name]
-	var extra []string
-	if strings.HasPrefix(name, "2 ") {
-		extra = stalledFlags
-	}
-	s, err := start(k, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra...)
-	if err != nil {
-		o.errs[name] = err.Error()
-		return nil
-	}
-	defer s.stop()
-	d, _ := load.DialectNamed(k.dialect)
-	cfg.Addr, cfg.Dialect, cfg.Mode, cfg.Pid, cfg.Timeout = s.Addr, d, mode, s.Pid(), timeout
-	if k.name == "ch08" {
-		cfg.KeepAlive = keepAlive
-	}
-	res, err := load.Run(ctx, cfg)
-	if crashed, how := s.crashed(); crashed {
-		o.crashes[name] = how
+	s, err := start(k, maxUsers, extra...)
+	if err == nil {
+		defer s.Kill() // the measurement is over: no need to wait for a clean exit
+		err = measure(s)
+		if ended, how := crashed(s); ended {
+			o.crashes[sc] = how
+		}
 	}
 	if err != nil {
-		o.errs[name] = err.Error()
-		return nil
+		o.errs[sc] = err.Error()
 	}
-	logf("%-5s scenario %-10s %8.0f deliveries/s, complete %v, stalled %v, timed out %v",
-		k.name, name, res.Rate, res.Complete(), res.Stalled, res.TimedOut)
-	return res
 }
 
-// idle runs the idle-memory scenario against a fresh server of kind k.
-func (rep *report) idle(ctx context.Context, k kind) *load.IdleResult {
-	o := rep.out[k.name]
-	users := rep.params.idleUsers
-	s, err := start(k, users+10)
-	if err != nil {
-		o.errs["3"] = err.Error()
-		return nil
-	}
-	defer s.stop()
-	d, _ := load.DialectNamed(k.dialect)
-	cfg := load.IdleConfig{Addr: s.Addr, Dialect: d, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
-	switch k.name {
-	case "ch08":
-		cfg.Timeout = ch08Idle
-	case "ncat":
-		// ncat --chat listens with a backlog of 10: dialled faster than it
-		// welcomes users, it drops connections (the kernel counts
-		// ListenOverflows) and clients wait a second per retry.
-		cfg.Paced = true
-	}
-	res, err := load.Idle(ctx, cfg)
-	if crashed, how := s.crashed(); crashed {
-		o.crashes["3"] = how
-	}
-	if err != nil {
-		o.errs["3"] = err.Error()
-		return nil
-	}
-	logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",
-		k.name, res.Clients, res.PerUser()/1024, res.Settled)
-	return res
-}
-
-// leave runs the leaving scenario against a fresh server of kind k.
-func (rep *report) leave(ctx context.Context, k kind) (*load.LeaveResult, string, error) {
-	p := rep.params
-	s, err := start(k, p.leaveUsers+10)
-	if err != nil {
-		return nil, "", err
-	}
-	defer s.stop()
-	d, _ := load.DialectNamed(k.dialect)
-	res, err := load.Leave(ctx, load.LeaveConfig{
-		Addr: s.Addr, Dialect: d, Users: p.leaveUsers, Pid: s.Pid(),
-		After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,
+// fanout runs one fan-out scenario, final with the extra flags.
+func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, extra []string) (res *load.Result) {
+	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *proc.Server) (err error) {
+		cfg.Addr, cfg.Dialect, cfg.Pid = s.Addr, k.dialect, s.Pid()
+		if k.name == "ch08" {
+			cfg.KeepAlive = keepAlive
+		}
+		if res, err = load.Run(ctx, cfg); err == nil {
+			logf("%-5s scenario %-10s %8.0f deliveries/s, complete %v, stalled %v, timed out %v",
+				k.name, name, res.Rate, res.Complete(), res.Stalled, res.TimedOut)
+		}
+		return err
 	})
-	crashed, how := s.crashed()
-	if !crashed {
-		how = ""
-	}
-	if err != nil {
-		return nil, how, err
-	}
-	if crashed {
-		res.Gone = true
-	}
-	logf("%-5s scenario 4 (leave) CPU %v over %v, crashed %v %s", k.name, res.CPU, p.leaveWindow, crashed, how)
-	return res, how, nil
+	return res
+}
+
+// idle runs the idle-memory scenario.
+func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
+	users := rep.params.idleUsers
+	rep.on(k, "3", users+10, nil, func(s *proc.Server) (err error) {
+		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
+		switch k.name {
+		case "ch08":
+			cfg.Timeout = ch08Idle
+		case "ncat":
+			// ncat --chat listens with a backlog of 10: dialled faster than it
+			// welcomes users, it drops connections (the kernel counts
+			// ListenOverflows) and clients wait a second per retry.
+			cfg.Paced = true
+		}
+		if res, err = load.Idle(ctx, cfg); err == nil {
+			logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",
+				k.name, res.Clients, res.PerUser()/1024, res.Settled)
+		}
+		return err
+	})
+	return res
+}
+
+// leave runs the leaving scenario.
+func (rep *report) leave(ctx context.Context, k kind) (res *load.LeaveResult) {
+	p := rep.params
+	rep.on(k, "4", p.leaveUsers+10, nil, func(s *proc.Server) (err error) {
+		res, err = load.Leave(ctx, load.LeaveConfig{
+			Addr: s.Addr, Dialect: k.dialect, Users: p.leaveUsers, Pid: s.Pid(),
+			After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,
+		})
+		if err == nil {
+			res.Gone = res.Gone || !s.Running()
+			logf("%-5s scenario 4 (leave) CPU %v over %v, crashed %v", k.name, res.CPU, p.leaveWindow, res.Gone)
+		}
+		return err
+	})
+	return res
 }

@@ -9,16 +9,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"im-workbook/chattest/proc"
+	"im-workbook/tools/internal/load"
 )
 
 // A kind is one of the servers the benchmark compares.
 type kind struct {
 	name    string // column heading
-	dialect string // load.Dialects key
+	dialect *load.Dialect
 	// command returns the command line to serve on addr; maxUsers is
 	// what the scenario needs (ncat refuses more than --max-conns); extra
 	// are final's flags for the scenario.
@@ -64,14 +64,14 @@ func build(ctx context.Context, root string) (*builds, error) {
 func (b *builds) kinds() []kind {
 	ks := []kind{
 		{
-			name: "ch08", dialect: "tutorial",
+			name: "ch08", dialect: load.Dialects["tutorial"],
 			command: func(addr string, _ int, _ []string) *exec.Cmd {
 				return proc.ServeTest(b.ch08, addr)
 			},
 			ready: proc.LineStarting("server listening"),
 		},
 		{
-			name: "final", dialect: "final",
+			name: "final", dialect: load.Dialects["final"],
 			// final runs with its default limits (byte budgets: -rate
 			// 128 KiB/s and -burst 512 KiB per user, -room-rate 1 MiB/s and
 			// -room-burst 512 KiB for the room; -max-users 10000; -idle 5m)
@@ -85,7 +85,7 @@ func (b *builds) kinds() []kind {
 	}
 	if b.ncat != "" {
 		ks = append(ks, kind{
-			name: "ncat", dialect: "ncat",
+			name: "ncat", dialect: load.Dialects["ncat"],
 			command: func(addr string, maxUsers int, _ []string) *exec.Cmd {
 				host, port, _ := net.SplitHostPort(addr)
 				return exec.Command(b.ncat, "--chat", "-l", host, port, "--max-conns", fmt.Sprint(maxUsers))
@@ -115,14 +115,8 @@ func listening(addr string) bool {
 	return false
 }
 
-// server is one running server process.
-type server struct {
-	*proc.Server
-	kind kind
-}
-
 // start runs a fresh server of kind k on a free loopback port.
-func start(k kind, maxUsers int, extra ...string) (*server, error) {
+func start(k kind, maxUsers int, extra ...string) (*proc.Server, error) {
 	s, err := proc.Serve(func(addr string) *exec.Cmd {
 		cmd := k.command(addr, maxUsers, extra)
 		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
@@ -131,38 +125,23 @@ func start(k kind, maxUsers int, extra ...string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", k.name, err)
 	}
-	return &server{Server: s, kind: k}, nil
+	return s, nil
 }
 
-// crashed reports whether the server has ended by itself, and how.
-func (s *server) crashed() (bool, string) {
+// crashed reports whether server s has ended by itself, and how.
+func crashed(s *proc.Server) (bool, string) {
 	if s.Running() {
 		return false, ""
 	}
 	out := string(s.Out.Bytes())
-	if i := strings.Index(out, "panic: "); i >= 0 {
-		line, _, _ := strings.Cut(out[i:], "\n")
-		return true, line
+	for _, p := range []string{"panic: ", "fatal error: "} {
+		if i := strings.Index(out, p); i >= 0 {
+			line, _, _ := strings.Cut(out[i:], "\n")
+			return true, line
+		}
 	}
-	if i := strings.Index(out, "fatal error: "); i >= 0 {
-		line, _, _ := strings.Cut(out[i:], "\n")
-		return true, line
-	}
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) > 0 && lines[len(lines)-1] != "" {
-		return true, fmt.Sprintf("%v: %s", s.Err(), lines[len(lines)-1])
+	if out = strings.TrimSpace(out); out != "" {
+		return true, fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
 	}
 	return true, fmt.Sprint(s.Err())
-}
-
-// stop ends the server: SIGTERM, then SIGKILL after 3 seconds.
-func (s *server) stop() {
-	if !s.Running() {
-		return
-	}
-	_ = s.Signal(syscall.SIGTERM)
-	select {
-	case <-s.Exited():
-	case <-time.After(3 * time.Second):
-		s.Kill()
-	}
 }

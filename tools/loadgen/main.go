@@ -53,13 +53,9 @@ func main() {
 	defer stop()
 	switch *scenario {
 	case "fanout":
-		m, err := load.ParseMode(*mode)
-		if err != nil {
-			fail(err)
-		}
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: m, Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)
@@ -114,8 +110,7 @@ func printRun(w io.Writer, r *load.Result, server bool) {
 	if r.SendErr != "" {
 		fmt.Fprintf(w, "sender error     %s\n", r.SendErr)
 	}
-	fmt.Fprintf(w, "dropped          %d readers disconnected (%d told so), %d stalled clients disconnected\n",
-		r.Disconnected, r.Kicked, r.StalledDropped)
+	fmt.Fprintf(w, "dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
 	if server {
 		fmt.Fprintf(w, "server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
 	}
@@ -141,9 +136,5 @@ func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
 	fmt.Fprintf(w, "server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
 }
 
-func pct(a, b int64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return 100 * float64(a) / float64(b)
-}
+// pct is a as a percentage of b (0 of none).
+func pct(a, b int64) float64 { return 100 * float64(a) / float64(max(b, 1)) }

@@ -16,51 +16,31 @@ type Dialect struct {
 	// answers to that reader alone, so that an idle kick (chapter 08: 10 s)
 	// does not hit readers that only listen; nil: none needed.
 	KeepAlive []byte
-	// joined reports whether a line announces that a user came online.
-	joined func(line string) bool
-	// prefix reports whether head (the text before a load line's token)
-	// is the server's attribution of a relayed line ("[addr]name: ").
-	prefix func(head []byte) bool
-	// kicked reports whether a line tells its reader it is being dropped.
-	kicked func(line string) bool
+	// Joined reports whether a line announces that a user came online.
+	Joined func(line string) bool
+	// Attributed reports whether head, the text in front of a relayed
+	// line's token, names its sender as the server's protocol says
+	// ("[addr]name: ").
+	Attributed func(head []byte) bool
 }
-
-// Joined reports whether line announces that a user came online.
-func (d *Dialect) Joined(line string) bool { return d.joined(line) }
-
-// Attributed reports whether head, the text in front of a relayed line's
-// token, names its sender as the server's protocol says it should.
-func (d *Dialect) Attributed(head []byte) bool { return d.prefix(head) }
-
-// Kicked reports whether line tells its reader that it is being dropped.
-func (d *Dialect) Kicked(line string) bool { return d.kicked(line) }
 
 // The chapters: "[127.0.0.1:5000]127.0.0.1:5000: 已上线" on joining, every
 // line relayed as "[addr]name: text", the sender included.
 var tutorial = &Dialect{
-	Name:      "tutorial",
-	Echo:      true,
-	KeepAlive: []byte("who\n"),
-	joined:    func(l string) bool { return strings.HasPrefix(l, "[") && strings.HasSuffix(l, ": 已上线") },
-	prefix:    func(h []byte) bool { return bytes.HasPrefix(h, []byte("[")) && bytes.HasSuffix(h, []byte(": ")) },
-	kicked:    func(l string) bool { return strings.HasPrefix(l, "你被踢了") },
+	Name:       "tutorial",
+	Echo:       true,
+	KeepAlive:  []byte("who\n"),
+	Joined:     func(l string) bool { return strings.HasPrefix(l, "[") && strings.HasSuffix(l, ": 已上线") },
+	Attributed: func(h []byte) bool { return bytes.HasPrefix(h, []byte("[")) && bytes.HasSuffix(h, []byte(": ")) },
 }
 
 // final keeps the chapters' protocol (every reply ends with a newline).
 var final = &Dialect{
-	Name:      "final",
-	Echo:      true,
-	KeepAlive: []byte("who\n"),
-	joined:    tutorial.joined,
-	prefix:    tutorial.prefix,
-	kicked: func(l string) bool {
-		for _, p := range []string{"你被踢了", "你接收消息太慢", "服务器已满", "服务器正在关闭"} {
-			if strings.HasPrefix(l, p) {
-				return true
-			}
-		}
-		return false
-	},
+	Name:       "final",
+	Echo:       true,
+	KeepAlive:  []byte("who\n"),
+	Joined:     tutorial.Joined,
+	Attributed: tutorial.Attributed,
 }
 
 // ncat --chat: "<announce> 127.0.0.1 is connected as <user5>." on joining
@@ -69,11 +49,10 @@ var final = &Dialect{
 var ncat = &Dialect{
 	Name: "ncat",
 	Echo: false,
-	joined: func(l string) bool {
+	Joined: func(l string) bool {
 		return strings.HasPrefix(l, "<announce> ") && strings.Contains(l, " is connected as <user")
 	},
-	prefix: func(h []byte) bool { return bytes.HasPrefix(h, []byte("<user")) && bytes.HasSuffix(h, []byte("> ")) },
-	kicked: func(string) bool { return false },
+	Attributed: func(h []byte) bool { return bytes.HasPrefix(h, []byte("<user")) && bytes.HasSuffix(h, []byte("> ")) },
 }
 
 // Dialects lists the dialects by name.

@@ -26,13 +26,6 @@ func TestDialects(t *testing.T) {
 	assert.False(t, nc.Attributed([]byte("")))
 	assert.False(t, nc.Attributed([]byte("part<user4> ")))
 
-	assert.True(t, tut.Kicked("你被踢了"))
-	assert.False(t, tut.Kicked("[127.0.0.1:5000]bob: 你被踢了"), "a user saying it is not a kick")
-	for _, l := range []string{"你被踢了", "你接收消息太慢，积压过多，连接已断开", "服务器已满（最多 2 个用户），请稍后再试", "服务器正在关闭，再见"} {
-		assert.True(t, fin.Kicked(l), l)
-	}
-	assert.False(t, fin.Kicked("[127.0.0.1:5000]bob: 你被踢了"))
-
 	assert.True(t, tut.Echo)
 	assert.True(t, fin.Echo)
 	assert.False(t, nc.Echo)

@@ -2,11 +2,13 @@ package load
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,34 +16,16 @@ import (
 )
 
 // Mode is how senders pace their lines.
-type Mode int
+type Mode string
 
 const (
-	// Lockstep: a sender writes its next line only once the observer has
-	// seen the previous one, so a server never gets two of one sender's
-	// lines in one read.
-	Lockstep Mode = iota
+	// Lockstep (the default): a sender writes its next line only once the
+	// observer has seen the previous one, so a server never gets two of
+	// one sender's lines in one read.
+	Lockstep Mode = "lockstep"
 	// Burst: senders write line after line as fast as the server takes them.
-	Burst
+	Burst Mode = "burst"
 )
-
-func (m Mode) String() string {
-	if m == Burst {
-		return "burst"
-	}
-	return "lockstep"
-}
-
-// ParseMode reads "lockstep" or "burst".
-func ParseMode(s string) (Mode, error) {
-	switch s {
-	case "lockstep":
-		return Lockstep, nil
-	case "burst":
-		return Burst, nil
-	}
-	return 0, fmt.Errorf("unknown mode %q (want lockstep or burst)", s)
-}
 
 // Config describes a fan-out run: Senders clients send Lines lines each, of
 // Size bytes, and Readers clients (the first is the observer) read them.
@@ -74,25 +58,22 @@ type Config struct {
 	KeepAlive time.Duration
 }
 
+// defaults fills in what was left out (or given as not positive).
 func (c *Config) defaults() {
-	if c.Size <= 0 {
-		c.Size = 64
+	c.Mode = cmp.Or(c.Mode, Lockstep)
+	c.Size = orDefault(c.Size, 64)
+	c.StalledRcvBuf = orDefault(c.StalledRcvBuf, 4096)
+	c.StallAfter = orDefault(c.StallAfter, 2*time.Second)
+	c.Timeout = orDefault(c.Timeout, 30*time.Second)
+	c.DialParallel = orDefault(c.DialParallel, 8)
+	c.DropCheck = orDefault(c.DropCheck, 2*time.Second)
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	if c.StalledRcvBuf <= 0 {
-		c.StalledRcvBuf = 4096
-	}
-	if c.StallAfter <= 0 {
-		c.StallAfter = 2 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.DialParallel <= 0 {
-		c.DialParallel = 8
-	}
-	if c.DropCheck <= 0 {
-		c.DropCheck = 2 * time.Second
-	}
+	return v
 }
 
 // Connected is how connecting a run's users went, in every kind of run.
@@ -122,7 +103,6 @@ type Result struct {
 	Stalled      bool   // stopped because no line arrived for StallAfter
 	TimedOut     bool   // stopped at Timeout
 	SendErr      string // the first error a sender got
-	Kicked       int    // readers the server told they were dropped
 	Disconnected int    // readers whose connection the server closed
 
 	StalledDropped int // stalled clients the server disconnected
@@ -164,7 +144,6 @@ type run struct {
 	duplicates   atomic.Int64
 	unattributed atomic.Int64
 	complete     atomic.Int64
-	kicked       atomic.Int64
 	disconnected atomic.Int64
 	firstSend    atomic.Int64
 	lastDelivery atomic.Int64
@@ -176,7 +155,6 @@ type run struct {
 	closing atomic.Bool   // we are closing the connections: errors are ours
 	quit    chan struct{} // closed when the connections are about to close
 	allDone chan struct{} // closed when every reader is complete
-	done    sync.Once
 	sendErr atomic.Pointer[string]
 	wg      sync.WaitGroup
 }
@@ -196,31 +174,17 @@ func newRun(cfg Config, paced bool) *run {
 	return r
 }
 
-// some is n connections of one role.
-type some struct {
-	role role
-	n    int
-}
-
-// roles lists the connections' roles, in dialling order.
-func roles(groups ...some) []role {
-	var out []role
-	for _, g := range groups {
-		for range g.n {
-			out = append(out, g.role)
-		}
-	}
-	return out
-}
-
 // Run performs one fan-out run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
-	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 {
-		return nil, errors.New("need at least one reader, and no negative senders or lines")
+	if cfg.Readers < 1 || cfg.Senders < 0 || cfg.Lines < 0 || cfg.Stalled < 0 {
+		return nil, errors.New("need at least one reader, and no negative senders, lines or stalled clients")
 	}
 	if cfg.Dialect == nil {
 		return nil, errors.New("no dialect")
+	}
+	if cfg.Mode != Lockstep && cfg.Mode != Burst {
+		return nil, fmt.Errorf("unknown mode %q (want lockstep or burst)", cfg.Mode)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -235,93 +199,84 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	roles := roles(some{observer, 1}, some{reader, cfg.Readers - 1}, some{sender, cfg.Senders}, some{stalled, cfg.Stalled})
+	roles := slices.Concat([]role{observer}, slices.Repeat([]role{reader}, cfg.Readers-1),
+		slices.Repeat([]role{sender}, cfg.Senders), slices.Repeat([]role{stalled}, cfg.Stalled))
 	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
+	senderConns, stalledConns := conns[cfg.Readers:cfg.Readers+cfg.Senders], conns[cfg.Readers+cfg.Senders:]
 
 	if res.Joined && r.total > 0 {
-		r.send(ctx, conns, roles, res)
+		r.send(ctx, senderConns, res)
 	}
 	if cfg.Pid != 0 {
-		if rss, err := proc.RSS(); err == nil {
-			res.RSS = rss
-		}
+		res.RSS, _ = proc.RSS() // 0 if the server is gone
 		if cpu1, err := proc.CPU(); err == nil {
 			res.CPU = cpu1 - cpu0
 		}
 	}
 	r.collect(res)
-	res.StalledDropped = stalledDropped(conns, roles, cfg.DropCheck)
+	res.StalledDropped = stalledDropped(stalledConns, cfg.DropCheck)
 	return res, nil
 }
 
 // connect dials a connection per role and starts its goroutine. The
 // observer connects first and alone, so that it sees everyone else join;
-// connect returns once it has (res.Joined), or at the timeout. Paced, at
-// most DialParallel users are dialled and not yet welcomed; otherwise
-// DialParallel dials run at once, whatever the server makes of them.
+// connect returns once it has (res.Joined), or at the timeout.
+//
+// Paced, it dials one user at a time, and only while at most DialParallel
+// users are dialled and not yet welcomed (their join not yet seen), so a
+// server that accepts slowly (ncat --chat listens with a backlog of 10) is
+// not flooded with SYNs that the kernel drops and the client resends a
+// second later. Otherwise DialParallel dials run at once, whatever the
+// server makes of them.
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
-	dialOne := func(i int) {
+	var mu sync.Mutex // guards conns and res
+	dial := func(i int) {
 		c, err := r.dial(ctx, roles[i])
-		r.opened(c, err, i, roles, conns, res)
-	}
-	dialOne(0)
-	if conns[0] == nil {
-		return conns
-	}
-	if !r.waitJoins(ctx, 1) {
-		return conns
-	}
-	if !r.paced {
-		sem := make(chan struct{}, r.cfg.DialParallel)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				c, err := r.dial(ctx, roles[i])
-				mu.Lock()
-				defer mu.Unlock()
-				r.opened(c, err, i, roles, conns, res)
-			})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Refused++
+			if res.RefusedErr == "" {
+				res.RefusedErr = err.Error()
+			}
+			return
 		}
-		wg.Wait()
-		res.Joined = r.waitJoins(ctx, int64(res.Clients))
+		conns[i] = c
+		res.Clients++
+		r.start(c, roles[i])
+	}
+	dial(0)
+	if conns[0] == nil || !waitCount(ctx, &r.joins, 1) {
 		return conns
 	}
-	// Paced: at most DialParallel connections are dialled and not yet
-	// welcomed (their join not yet seen), so a server that accepts slowly
-	// (ncat --chat listens with a backlog of 10) is not flooded with SYNs
-	// that the kernel drops and the client resends a second later.
+	parallel := r.cfg.DialParallel
+	if r.paced {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
 	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-		wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-		ok := r.waitJoins(wctx, int64(res.Clients-r.cfg.DialParallel+1))
-		cancel()
-		if !ok && ctx.Err() == nil {
-			res.Unwelcomed = true // the server stopped welcoming users: stop connecting
-			break
+		sem <- struct{}{}
+		if r.paced { // the previous dial is done (sem): res is ours to read
+			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
+			ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
+			cancel()
+			if !ok {
+				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users
+				break
+			}
 		}
-		dialOne(i)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			dial(i)
+		})
 	}
-	res.Joined = r.waitJoins(ctx, int64(res.Clients))
+	wg.Wait()
+	res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
 	return conns
-}
-
-// opened records the outcome of dialling connection i.
-func (r *run) opened(c net.Conn, err error, i int, roles []role, conns []net.Conn, res *Connected) {
-	if err != nil {
-		res.Refused++
-		if res.RefusedErr == "" {
-			res.RefusedErr = err.Error()
-		}
-		return
-	}
-	conns[i] = c
-	res.Clients++
-	r.start(c, roles[i])
 }
 
 func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
@@ -337,11 +292,6 @@ func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 		}
 	}
 	return d.DialContext(ctx, "tcp", r.cfg.Addr)
-}
-
-// waitJoins waits until the observer has seen n users come online.
-func (r *run) waitJoins(ctx context.Context, n int64) bool {
-	return waitCount(ctx, &r.joins, n)
 }
 
 // start runs the goroutine of connection i.
@@ -392,7 +342,8 @@ const maxLine = 1 << 20
 // readers are updated once per read, not once per line, so that the load
 // generator spends its CPU time on reading rather than on contention.
 func (r *run) read(c net.Conn, isObserver bool) {
-	st := readerState{got: make([]bool, r.total), observer: isObserver}
+	got := make([]bool, r.total) // per line: received intact and attributed
+	count := 0                   // lines in got
 	parser := NewParser(r.cfg.Size)
 	buf := make([]byte, 64<<10)
 	var partial []byte // the start of a line that a later read completes
@@ -400,33 +351,33 @@ func (r *run) read(c net.Conn, isObserver bool) {
 		n, err := c.Read(buf)
 		if n > 0 {
 			now := r.now()
-			st.fresh = 0
-			data := buf[:n]
-			for len(data) > 0 {
-				nl := bytes.IndexByte(data, '\n')
-				if nl < 0 {
-					if len(partial)+len(data) > maxLine {
+			var fresh int64 // lines new in this read
+			for line := range bytes.Lines(buf[:n]) {
+				line, whole := bytes.CutSuffix(line, []byte("\n"))
+				if !whole { // the last piece: a later read completes it
+					if len(partial)+len(line) > maxLine {
 						partial = partial[:0] // drop it; what follows has no token
 						r.corrupt.Add(1)
 					} else {
-						partial = append(partial, data...)
+						partial = append(partial, line...)
 					}
 					break
 				}
-				line := data[:nl]
-				data = data[nl+1:]
 				if len(partial) > 0 {
 					partial = append(partial, line...)
 					line = partial
 				}
-				r.handle(line, parser, &st, now)
+				if r.handle(line, parser, got, isObserver, now) {
+					fresh++
+				}
 				partial = partial[:0]
 			}
-			if st.fresh > 0 {
-				r.delivered.Add(st.fresh)
+			if fresh > 0 {
+				count += int(fresh)
+				r.delivered.Add(fresh)
 				storeMax(&r.lastDelivery, now)
-				if st.count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
-					r.done.Do(func() { close(r.allDone) })
+				if count == r.total && r.complete.Add(1) == int64(r.cfg.Readers) {
+					close(r.allDone) // the last reader to complete, once
 				}
 			}
 		}
@@ -443,71 +394,55 @@ func storeMax(v *atomic.Int64, n int64) {
 	}
 }
 
-// readerState is one reader's own record.
-type readerState struct {
-	got      []bool // per line: received intact and attributed
-	count    int    // lines in got
-	fresh    int64  // lines new in the current read
-	observer bool
-}
-
-// handle accounts for one received line. A line counts as delivered when
-// it arrives intact and with the server's attribution of its sender: a
-// line without it (the tutorial and ncat glue lines that arrive in one
-// read together) could have been written by anybody.
-func (r *run) handle(line []byte, parser *Parser, st *readerState, now int64) {
+// handle accounts for one received line and reports whether it is a
+// delivery new to this reader (got: the lines it already has). A line
+// counts as delivered when it arrives intact and with the server's
+// attribution of its sender: a line without it (the tutorial and ncat
+// glue lines that arrive in one read together) could have been written by
+// anybody.
+func (r *run) handle(line []byte, parser *Parser, got []bool, observer bool, now int64) bool {
 	p := parser.Parse(line)
 	if !p.OK {
-		switch {
-		case st.observer && r.cfg.Dialect.Joined(string(line)):
+		if observer && r.cfg.Dialect.Joined(string(line)) {
 			r.joins.Add(1)
-		case r.cfg.Dialect.Kicked(string(line)):
-			r.kicked.Add(1)
 		}
-		return
+		return false
 	}
 	if p.Sender >= r.cfg.Senders || p.Seq >= r.cfg.Lines || !p.Intact {
 		r.corrupt.Add(1)
-		return
+		return false
 	}
 	if !r.cfg.Dialect.Attributed(p.Head) {
 		r.unattributed.Add(1)
-		return
+		return false
 	}
 	idx := p.Sender*r.cfg.Lines + p.Seq
-	if st.got[idx] {
+	if got[idx] {
 		r.duplicates.Add(1)
-		return
+		return false
 	}
-	st.got[idx] = true
-	st.count++
-	st.fresh++
-	if st.observer {
+	got[idx] = true
+	if observer {
 		r.recvAt[idx].Store(now)
 		select {
 		case r.acks[p.Sender] <- p.Seq:
 		default:
 		}
 	}
+	return true
 }
 
 // send runs the senders and waits until every reader is complete, the
 // run stalls, or it times out.
-func (r *run) send(ctx context.Context, conns []net.Conn, roles []role, res *Result) {
+func (r *run) send(ctx context.Context, senders []net.Conn, res *Result) {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	r.firstSend.Store(r.now())
 	var wg sync.WaitGroup
-	s := 0
-	for i, ro := range roles {
-		if ro != sender {
-			continue
+	for s, c := range senders {
+		if c != nil {
+			wg.Go(func() { r.sendLines(sctx, c, s) })
 		}
-		if conns[i] != nil {
-			n := s
-			wg.Go(func() { r.sendLines(sctx, conns[i], n) })
-		}
-		s++
 	}
 	// Watch progress.
 	t := time.NewTicker(20 * time.Millisecond)
@@ -534,9 +469,9 @@ watch:
 	// A sender blocked in Write (the server stopped reading) is freed by
 	// closing its connection; collect first so as not to count that.
 	r.closing.Store(true)
-	for i, ro := range roles {
-		if ro == sender && conns[i] != nil {
-			_ = conns[i].SetWriteDeadline(time.Now())
+	for _, c := range senders {
+		if c != nil {
+			_ = c.SetWriteDeadline(time.Now())
 		}
 	}
 	wg.Wait()
@@ -556,18 +491,13 @@ func (r *run) sendLines(ctx context.Context, c net.Conn, s int) {
 			}
 			return
 		}
-		if r.cfg.Mode == Lockstep {
+		// Lockstep: wait until the observer has seen this line (an older
+		// sighting does not count).
+		for got := -1; r.cfg.Mode == Lockstep && got < seq; {
 			select {
 			case <-ctx.Done():
 				return
-			case got := <-r.acks[s]:
-				for got < seq { // an older sighting; wait for this one
-					select {
-					case <-ctx.Done():
-						return
-					case got = <-r.acks[s]:
-					}
-				}
+			case got = <-r.acks[s]:
 			}
 		}
 	}
@@ -580,7 +510,6 @@ func (r *run) collect(res *Result) {
 	res.Duplicates = r.duplicates.Load()
 	res.Unattributed = r.unattributed.Load()
 	res.CompleteReaders = int(r.complete.Load())
-	res.Kicked = int(r.kicked.Load())
 	res.Disconnected = int(r.disconnected.Load())
 	if p := r.sendErr.Load(); p != nil {
 		res.SendErr = *p
@@ -616,14 +545,13 @@ func (r *run) closeAll(conns []net.Conn) {
 // whether the server closed them: the server's FIN or RST comes after
 // everything it had sent, so the client must read through that first, with
 // a receive buffer large enough to do so quickly.
-func stalledDropped(conns []net.Conn, roles []role, limit time.Duration) int {
+func stalledDropped(conns []net.Conn, limit time.Duration) int {
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	for i, ro := range roles {
-		if ro != stalled || conns[i] == nil {
+	for _, c := range conns {
+		if c == nil {
 			continue
 		}
-		c := conns[i]
 		wg.Go(func() {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetReadBuffer(1 << 20)
@@ -638,4 +566,24 @@ func stalledDropped(conns []net.Conn, roles []role, limit time.Duration) int {
 	}
 	wg.Wait()
 	return int(n.Load())
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of ds by the
+// nearest-rank method, or 0 for no samples. ds is sorted in place.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	rank := int(p/100*float64(len(ds)) + 0.999999999) // ceil, robust to float error
+	rank = min(max(rank, 1), len(ds))
+	return ds[rank-1]
+}
+
+// Rate is n events over d, per second; 0 when d is not positive.
+func Rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
 }

@@ -103,7 +103,7 @@ func fastConfig(addr string) Config {
 
 func TestRunComplete(t *testing.T) {
 	for _, mode := range []Mode{Lockstep, Burst} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			s := startFake(t, nil)
 			cfg := fastConfig(s.addr())
 			cfg.Mode = mode
@@ -158,7 +158,7 @@ func TestRunLockstepWaitsForTheObserver(t *testing.T) {
 		overlaps  bool
 		lineCount int
 	}{{Lockstep, false, 10}, {Burst, true, 10}} {
-		t.Run(tt.mode.String(), func(t *testing.T) {
+		t.Run(string(tt.mode), func(t *testing.T) {
 			var (
 				mu       sync.Mutex
 				pending  = map[string]bool{}
@@ -244,10 +244,7 @@ func TestIdleAndLeave(t *testing.T) {
 	assert.False(t, lv.Gone)
 }
 
-func TestParseMode(t *testing.T) {
-	m, err := ParseMode("burst")
-	assert.NoError(t, err)
-	assert.Equal(t, Burst, m)
-	_, err = ParseMode("fast")
-	assert.Error(t, err)
+func TestUnknownMode(t *testing.T) {
+	_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Dialect: Dialects["tutorial"], Readers: 1, Mode: "fast"})
+	assert.ErrorContains(t, err, `unknown mode "fast" (want lockstep or burst)`)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +23,8 @@ type IdleConfig struct {
 	// Hold keeps the users connected this long after the measurement (to
 	// profile the server meanwhile).
 	Hold time.Duration
-	// Measured, if set, is called with the result before the hold.
+	// Measured, if set, is called with the result before the hold (also
+	// when the server is gone).
 	Measured func(*IdleResult)
 	// Paced: dial at most DialParallel users ahead of their welcome (for
 	// a server that accepts slowly, such as ncat --chat); otherwise
@@ -65,51 +67,43 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
 	r := newRun(c, cfg.Paced)
-	conns := r.connect(ctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	conns := r.connect(ctx, users(cfg.Users), &res.Connected)
 	defer r.closeAll(conns)
 	res.JoinsSeen = int(r.joins.Load())
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
 	res.Disconnected = int(r.disconnected.Load())
-	if err != nil {
-		// The server is gone: ncat --chat aborts at its 1024th descriptor.
-		res.Gone, res.RSSAfter = true, 0
-		return res, nil
-	}
+	// Gone: ncat --chat aborts at its 1024th descriptor, chapter 08 may
+	// crash when it kicks users.
+	res.Gone = err != nil
 	if cfg.Measured != nil {
 		cfg.Measured(res)
 	}
-	sleep(ctx, cfg.Hold)
+	if !res.Gone {
+		sleep(ctx, cfg.Hold)
+	}
 	return res, nil
 }
 
 // settle waits until the process uses (almost) no CPU over a quarter of a
 // second, twice running, or ctx ends.
 func settle(ctx context.Context, p Proc) bool {
-	const step = 250 * time.Millisecond
 	prev, err := p.CPU()
-	if err != nil {
-		return false
-	}
 	quiet := 0
-	for quiet < 2 {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(step):
-		}
-		cur, err := p.CPU()
-		if err != nil {
+	for err == nil && quiet < 2 {
+		if !sleep(ctx, 250*time.Millisecond) {
 			return false
 		}
-		if cur-prev <= 10*time.Millisecond {
-			quiet++
-		} else {
+		var cur time.Duration
+		cur, err = p.CPU()
+		if cur-prev > 10*time.Millisecond {
 			quiet = 0
+		} else {
+			quiet++
 		}
 		prev = cur
 	}
-	return true
+	return err == nil
 }
 
 // LeaveConfig describes a leaving run: Users clients connect, each says
@@ -144,7 +138,7 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	defer cancel()
 	r := newRun(c, true)
 	res := &LeaveResult{}
-	conns := r.connect(cctx, roles(some{observer, 1}, some{drainer, cfg.Users - 1}), &res.Connected)
+	conns := r.connect(cctx, users(cfg.Users), &res.Connected)
 	if res.Joined {
 		for i, conn := range conns {
 			if conn != nil {
@@ -162,22 +156,21 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 	if !sleep(ctx, cfg.After) {
 		return nil, ctx.Err()
 	}
-	cpu0, err := proc.CPU()
-	if err != nil {
-		res.Gone = true
-		return res, nil
-	}
+	cpu0, err0 := proc.CPU()
 	if !sleep(ctx, cfg.Window) {
 		return nil, ctx.Err()
 	}
-	cpu1, err := proc.CPU()
-	if err != nil {
-		res.Gone = true
-		return res, nil
+	cpu1, err1 := proc.CPU()
+	res.Gone = err0 != nil || err1 != nil
+	if !res.Gone {
+		res.CPU = cpu1 - cpu0
 	}
-	res.CPU = cpu1 - cpu0
 	return res, nil
 }
+
+// users are the roles of an idle or a leaving run: n users, the first
+// the observer.
+func users(n int) []role { return append([]role{observer}, slices.Repeat([]role{drainer}, n-1)...) }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
