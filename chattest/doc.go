@@ -23,6 +23,7 @@
 //
 //	# a comment (kept as documentation; -update keeps it too)
 //	connect alice                  open a TCP connection named alice
+//	connect alice to n2            the same, to the instance named n2 of a cluster (see Server.Instances)
 //	alice types "hello\n"          alice writes these bytes, in one write
 //	alice sees "hello\n"           the next bytes alice receives are exactly these
 //	alice sees, in any order:      the next lines alice receives are these, in any order

@@ -98,6 +98,11 @@ func newSession(t testing.TB, sc *script, start StartFunc, update bool) *session
 	if _, port, err := net.SplitHostPort(s.target.Addr); err == nil {
 		s.ports[port] = consoleName
 	}
+	for name, addr := range s.target.Instances {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "" {
+			s.ports[port] = name
+		}
+	}
 	if s.console != nil {
 		s.console.pos = len(s.norm(s.target.Console.s.Bytes()[:s.target.Console.pos]))
 	}
@@ -314,7 +319,21 @@ func (s *session) connect(st *step) {
 	if _, dup := s.clients[st.who]; dup || st.who == consoleName {
 		s.fatalf(st, "%s is already a name in this transcript", st.who)
 	}
-	conn, err := net.DialTimeout("tcp", s.target.Addr, Patience)
+	addr := s.target.Addr
+	d := net.Dialer{Timeout: Patience}
+	if st.to != "" {
+		var ok bool
+		if addr, ok = s.target.Instances[st.to]; !ok {
+			s.fatalf(st, "connect %s to %s: no such instance", st.who, st.to)
+		}
+	}
+	if s.target.Instances != nil {
+		// Linux may give connections to two instances one local port, and
+		// then the second client's default name is "ADDR#2"; binding first
+		// gives each client a port of its own.
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		s.fatalf(st, "connect %s: %v", st.who, err)
 	}

@@ -38,6 +38,7 @@ type step struct {
 	raw     string   // original text, for comments and blank lines
 	verb    verb     //
 	who     string   // client name, or consoleName
+	to      string   // connect: the instance to connect to ("" for the server's Addr)
 	text    string   // payload of types, sees, crashes
 	items   []string // payloads of an unordered sees block
 	anyOrd  bool     // an unordered sees block
@@ -72,10 +73,11 @@ func parseScript(path string, data []byte) (*script, error) {
 		rest = strings.TrimSpace(rest)
 		switch {
 		case first == "connect":
-			if !validName(rest) {
-				return nil, errf("connect needs a client name, got %q", rest)
+			name, to, _ := strings.Cut(rest, " to ")
+			if !validName(name) || to != "" && !validName(to) {
+				return nil, errf("connect needs a client name (and maybe \"to INSTANCE\"), got %q", rest)
 			}
-			st.verb, st.who = vConnect, rest
+			st.verb, st.who, st.to = vConnect, name, to
 		case first == "wait":
 			d, err := time.ParseDuration(rest)
 			if err != nil {

@@ -37,6 +37,11 @@ type Server struct {
 	Addr    string   // host:port to dial
 	Program *Program // the server process; nil when it is not a child of this test
 	Console *Watch   // its console, just past the ready line; nil when not captured
+
+	// Instances are the addresses of one chat served by several server
+	// instances (a cluster), by the name "connect alice to NAME" uses;
+	// their ports read as 127.0.0.1:<NAME> in a transcript.
+	Instances map[string]string
 }
 
 // ServeBinary runs a test binary built by [BuildTest] as a child server

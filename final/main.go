@@ -50,6 +50,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "disconnect a user when one write to it takes longer")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long to flush queued messages before closing anyway")
 	verbose := fs.Bool("v", false, "log every connection and disconnection")
+	var nc clusterFlags // one chat over several instances (cluster_nats.go)
+	fs.StringVar(&nc.listen, "nats-listen", "", "also run an embedded NATS server with JetStream on HOST:PORT and join the chat through it (a cluster on one machine)")
+	fs.StringVar(&nc.urls, "nats", "", "join the chat through these NATS servers (nats://HOST:PORT[,…]), which need JetStream")
+	fs.StringVar(&nc.dir, "nats-dir", "", "where -nats-listen keeps JetStream's data (default: a temporary directory, removed on exit)")
+	fs.DurationVar(&nc.lease, "nats-lease", 8*time.Second, "an instance silent on NATS this long is dead: its users leave everywhere at most 1.4 times this after it died; one that cannot renew for half of it leaves the chat")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -74,6 +79,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s := NewServer(cfg)
+	fenced, leave, err := startCluster(s, nc)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		_ = ln.Close()
+		return 1
+	}
+	defer leave()
 	// The tutorial prints "server listening..."; tests wait for this line.
 	fmt.Fprintf(stdout, "server listening on %s\n", ln.Addr())
 
@@ -83,6 +95,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err := <-served:
 		cfg.Logger.Error("accept loop ended", "err", err)
 		shutdown(s, *shutdownTimeout)
+		return 1
+	case <-fenced:
+		shutdown(s, *shutdownTimeout)
+		<-served
 		return 1
 	case <-ctx.Done():
 	}

@@ -107,6 +107,10 @@ type Server struct {
 
 	room *rate.Limiter // the room's byte budget (see budget.go)
 
+	// cluster, when set, carries the chat to other instances (cluster.go);
+	// nil on one machine, where everything below happens in memory.
+	cluster cluster
+
 	handlers sync.WaitGroup // one per connection
 	done     chan struct{}  // closed when Shutdown begins
 
@@ -281,6 +285,9 @@ func (s *Server) admit(u *User) error {
 // Online adds u, admitted, to the map and announces it to everyone. During
 // a shutdown it returns errClosing instead.
 func (s *Server) Online(u *User) error {
+	if s.cluster != nil {
+		return s.cluster.join(u)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.joining--
@@ -311,6 +318,9 @@ func (s *Server) Offline(u *User) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.OnlineMap, u.Name)
+	if s.cluster != nil { // the other instances' users hear it even now
+		return s.cluster.leftLocked(u)
+	}
 	if s.closing {
 		return nil
 	}
@@ -321,6 +331,10 @@ func (s *Server) Offline(u *User) []byte {
 // pay for the line, and frees u's name.
 func (s *Server) announceLeave(u *User, line []byte) {
 	paid := line != nil && s.payPresence(u, len(line))
+	if s.cluster != nil {
+		s.cluster.leave(u, line) // paid or not: an instance shutting down still says who left
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if paid && !s.closing {
@@ -365,6 +379,10 @@ func (s *Server) BroadCast(from *User, msg string) {
 
 // broadcast puts line in every online user's queue.
 func (s *Server) broadcast(line []byte) {
+	if s.cluster != nil {
+		s.cluster.say(line)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.broadcastLocked(line)
@@ -387,6 +405,10 @@ const whoPageBytes = 16 << 10
 // list. Each page is taken when it is sent: someone who joins, leaves or
 // renames meanwhile may be listed by either name, or not at all.
 func (s *Server) sendWho(u *User) {
+	if s.cluster != nil {
+		s.sendWhoList(u, s.cluster.who())
+		return
+	}
 	size := min(s.cfg.Burst, whoPageBytes)
 	for after := ""; ; { // every name sorts after ""
 		page, last := s.whoPage(after, size)
@@ -426,6 +448,10 @@ func (s *Server) whoPage(after string, size int) (page []byte, last string) {
 // never end up with one name, and the map and the name never disagree).
 // Renaming to a name that looks like one's own is allowed.
 func (s *Server) rename(u *User, name string) {
+	if s.cluster != nil {
+		s.cluster.rename(u, name)
+		return
+	}
 	keys := nameKeys(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -440,6 +440,10 @@ func (u *User) plan(msg string) delivery {
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
 		return delivery{size, u.inbox, func() { s.rename(u, cmd.name) }}
 	case cmdTo:
+		if s.cluster != nil { // the recipient may be on another instance
+			line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
+			return delivery{max(len(line), len(replyNoUser)), u.inbox, func() { s.cluster.tell(u, cmd.name, line) }}
+		}
 		to := s.recipient(cmd.name)
 		if to == nil {
 			return u.reply(replyNoUser)

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
+)
+
+// testLease is the lease of the cluster tests: an instance silent this
+// long is dead (the default is 10 s).
+const testLease = 2 * time.Second
+
+// startTestNATS runs an embedded NATS server with JetStream for one test,
+// on a free loopback port, and shuts it down (and waits) when it ends.
+func startTestNATS(t testing.TB) string {
+	t.Helper()
+	e, err := startNATS("127.0.0.1:-1", t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(e.Shutdown)
+	return e.URL()
+}
+
+// startInstance runs one instance of final in this process, joined to the
+// chat through url, as run does; it leaves when the test ends.
+func startInstance(t testing.TB, url string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := NewServer(DefaultConfig())
+	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
+		defer cancel()
+		assert.NoError(t, s.Shutdown(ctx))
+		assert.NoError(t, <-served)
+		leave()
+	})
+	return ln.Addr().String()
+}
+
+// startThree is a transcript's target: three instances n1, n2, n3 on one
+// embedded NATS server; a bare "connect alice" goes to n1.
+func startThree(t testing.TB, args []string) *chattest.Server {
+	require.Empty(t, args, "cluster transcripts take no server args")
+	url := startTestNATS(t)
+	n := map[string]string{}
+	for _, name := range []string{"n1", "n2", "n3"} {
+		n[name] = startInstance(t, url)
+	}
+	return &chattest.Server{Addr: n["n1"], Instances: n}
+}
+
+// Every testdata/cluster/*.txt runs against three fresh instances.
+func TestClusterTranscripts(t *testing.T) {
+	t.Parallel()
+	chattest.RunDir(t, filepath.Join("testdata", "cluster"), startThree)
+}
+
+// Of 20 users on three instances renaming to one name at once, exactly
+// one succeeds; everyone is then listed once by who, on any instance.
+func TestClusterRenameRace(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	addrs := []string{startInstance(t, url), startInstance(t, url), startInstance(t, url)}
+	const users = 20
+	cs := connectAll(t, addrs, users)
+	var wg sync.WaitGroup
+	replies := make([]string, users)
+	for i, c := range cs {
+		wg.Go(func() {
+			c.send("rename 胜者\n")
+			replies[i] = c.line()
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, r := range replies {
+		switch r {
+		case "用户名已修改为：胜者\n":
+			won++
+		case replyNameUsed:
+		default:
+			t.Errorf("unexpected reply %q", r)
+		}
+	}
+	assert.Equal(t, 1, won, "exactly one rename wins")
+	cs[users-1].send("who\n")
+	list := make([]string, users)
+	for i := range list {
+		list[i] = cs[users-1].line()
+	}
+	assert.Equal(t, 1, strings.Count(strings.Join(list, ""), "]胜者: 在线...\n"))
+	assert.IsNonDecreasing(t, names(list))
+	cs[users-1].nothing()
+}
+
+func names(who []string) []string {
+	var out []string
+	for _, l := range who {
+		_, rest, _ := strings.Cut(l, "]")
+		out = append(out, strings.TrimSuffix(rest, ": 在线...\n"))
+	}
+	return out
+}
+
+// connectAll connects n clients, spread over addrs in turn, and reads
+// every 已上线 each of them is sent, so that all are in the room.
+func connectAll(t *testing.T, addrs []string, n int) []*client {
+	t.Helper()
+	var cs []*client
+	for i := range n {
+		c := dialOwnPort(t, addrs[i%len(addrs)])
+		for _, o := range cs {
+			o.expect(c.prefix() + "已上线\n")
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// Every user, on whichever instance, sees all broadcasts in one order:
+// the soak test's check, across instances, with everyone sending at once.
+func TestClusterOrder(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	addrs := []string{startInstance(t, url), startInstance(t, url), startInstance(t, url)}
+	const users, each = 6, 40
+	cs := connectAll(t, addrs, users)
+	var wg sync.WaitGroup
+	seen := make([][]string, users)
+	for i, c := range cs {
+		wg.Go(func() {
+			var b strings.Builder
+			for j := range each {
+				fmt.Fprintf(&b, "m%d-%d\n", i, j)
+			}
+			c.send(b.String())
+		})
+		wg.Go(func() {
+			for range users * each {
+				seen[i] = append(seen[i], c.line())
+			}
+		})
+	}
+	wg.Wait()
+	for i := range seen {
+		require.Equal(t, seen[0], seen[i], "user %d saw another order than user 0", i)
+		cs[i].nothing()
+	}
+	// Each sender's own lines keep their order (fix 4's promise, too).
+	for i, c := range cs {
+		next := 0
+		for _, l := range seen[0] {
+			if strings.HasPrefix(l, c.prefix()+fmt.Sprintf("m%d-", i)) {
+				require.Equal(t, c.prefix()+fmt.Sprintf("m%d-%d\n", i, next), l)
+				next++
+			}
+		}
+		require.Equal(t, each, next)
+	}
+}
+
+// dialOwnPort is dial for a cluster. Linux may give two connections to
+// different ports (two instances) one local port, and then their default
+// names collide, rightly, so the second one is "ADDR#2" (see
+// TestClusterDefaultNameCollision). Binding before connecting gives each
+// client a port of its own, so a test can predict every default name.
+func dialOwnPort(t testing.TB, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: chattest.Patience}
+	conn, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	c := &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn), addr: conn.LocalAddr().String()}
+	c.expect(c.prefix() + "已上线\n")
+	return c
+}
+
+// An instance killed with SIGKILL (one that does not host NATS): within
+// the lease its users leave everywhere, each 下线 exactly once for every
+// other user although two survivors race to claim its lease, and their
+// names are free again.
+func TestClusterInstanceKilled(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	n1, n2 := startInstance(t, url), startInstance(t, url)
+	victim := startChild(t, "-nats", url, "-nats-lease", testLease.String())
+	n3 := victim.Addr
+	alice, dave := dialOwnPort(t, n1), dialOwnPort(t, n2)
+	alice.expect(dave.prefix() + "已上线\n")
+	alice.rename("alice")
+	bob := dialOwnPort(t, n3)
+	carol := dialOwnPort(t, n3)
+	bob.expect(carol.prefix() + "已上线\n")
+	for _, c := range []*client{alice, dave} {
+		c.expect(bob.prefix() + "已上线\n" + carol.prefix() + "已上线\n")
+	}
+	bob.rename("bob")
+
+	killed := time.Now()
+	require.NoError(t, victim.Program.Signal(syscall.SIGKILL))
+	for _, c := range []*client{alice, dave} {
+		got := []string{c.line(), c.line()}
+		assert.ElementsMatch(t, []string{"[" + bob.addr + "]bob: 下线\n", carol.prefix() + "下线\n"}, got)
+	}
+	t.Logf("both 下线 within %v of the kill (lease %v)", time.Since(killed), testLease)
+	assert.Less(t, time.Since(killed), 3*testLease, "the bound: a lease and a quarter, plus the claim")
+	// A second claim would come at the survivors' next look (every lease/4).
+	for range 2 {
+		alice.nothing()
+		dave.nothing()
+	}
+	dave.send("who\n")
+	dave.expect("[" + dave.addr + "]" + dave.addr + ": 在线...\n[" + alice.addr + "]alice: 在线...\n")
+	dave.rename("bob")
+	alice.nothing()
+}
+
+// The instance that hosts NATS dies: the others fence themselves before
+// their leases could expire anywhere: they tell their users the chat is
+// unavailable, disconnect them and exit.
+func TestClusterNATSHostKilled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	natsAddr := l.Addr().String()
+	require.NoError(t, l.Close())
+	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
+	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
+	alice := dialOwnPort(t, host.Addr)
+	bob := dialOwnPort(t, other.Addr)
+	alice.expect(bob.prefix() + "已上线\n")
+
+	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
+	assert.Equal(t, replyUnavailable+replyClosing, bob.closed())
+	err = other.Program.Exit(t)
+	out := string(other.Program.Out.Bytes())
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "output: %s", out)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, out, "fenced")
+}
+
+// SIGINT: an instance leaves at once, saying 下线 for its users to the
+// others, and gives its lease back (no survivor announces them again).
+func TestClusterInstanceInterrupted(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	n1 := startInstance(t, url)
+	inst := startChild(t, "-nats", url, "-nats-lease", testLease.String())
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, inst.Addr)
+	alice.expect(bob.prefix() + "已上线\n")
+	require.NoError(t, inst.Program.Signal(os.Interrupt))
+	assert.Equal(t, replyClosing, bob.closed())
+	alice.expect(bob.prefix() + "下线\n")
+	require.NoError(t, inst.Program.Exit(t))
+	// Well past a lease: nobody claims it, nobody says 下线 again.
+	deadline := time.Now().Add(testLease + testLease/2)
+	for time.Now().Before(deadline) {
+		alice.nothing()
+	}
+}
+
+// The deployment version: instances joined through a stock nats-server
+// -js (Debian's 2.9.10 in CI), nothing embedded.
+func TestClusterExternalNATS(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Skip("nats-server is not installed; to run this test: sudo apt-get install nats-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	host, port, _ := net.SplitHostPort(addr)
+	version, err := exec.Command(bin, "--version").Output()
+	require.NoError(t, err)
+	t.Logf("%s", version)
+	ns := exec.Command(bin, "-js", "-a", host, "-p", port, "-sd", t.TempDir())
+	require.NoError(t, ns.Start())
+	t.Cleanup(func() {
+		_ = ns.Process.Signal(os.Interrupt)
+		_ = ns.Wait()
+	})
+	waitFor(t, "nats-server to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	url := "nats://" + addr
+	n1, n2 := startInstance(t, url), startInstance(t, url)
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
+	alice.expect(bob.prefix() + "已上线\n")
+	alice.rename("alice")
+	bob.send("rename ALICE\n")
+	bob.expect(replyNameUsed)
+	bob.rename("bob")
+	bob.send("to alice 你好\n")
+	alice.expect("bob想对您说：你好\n")
+	alice.send("hi\n")
+	for _, c := range []*client{alice, bob} {
+		c.expect("[" + alice.addr + "]alice: hi\n")
+	}
+	bob.send("who\n")
+	bob.expect("[" + alice.addr + "]alice: 在线...\n[" + bob.addr + "]bob: 在线...\n")
+	require.NoError(t, bob.conn.Close())
+	alice.expect("[" + bob.addr + "]bob: 下线\n")
+	alice.nothing()
+}
+
+// lineCountingConn is a discardConn that counts the copies of one line it is
+// given, so that a benchmark can wait for deliveries that happen after a
+// trip through NATS.
+type lineCountingConn struct {
+	discardConn
+	line []byte
+	n    *atomic.Int64
+}
+
+func (c *lineCountingConn) Write(p []byte) (int, error) {
+	c.n.Add(int64(bytes.Count(p, c.line)))
+	return len(p), nil
+}
+
+// BenchmarkClusterBroadcast is BenchmarkBroadcast with the users spread
+// over two instances joined through an embedded NATS server: each message
+// goes to the stream and back to both instances before it reaches anyone.
+// Compare its deliveries/s with BenchmarkBroadcast's: the difference is
+// what the NATS hop costs (with the publisher waiting for each ack).
+//
+//	go test -run '^$' -bench 'Broadcast' -benchmem
+func BenchmarkClusterBroadcast(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			url := startTestNATS(b)
+			servers := make([]*Server, 2)
+			for i := range servers {
+				servers[i] = NewServer(DefaultConfig())
+				_, leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
+				require.NoError(b, err)
+				b.Cleanup(leave)
+			}
+			msg := "hello, everyone"
+			var got atomic.Int64
+			users := make([]*User, n)
+			for i := range users {
+				addr := &net.TCPAddr{IP: net.IPv4(10, 0, byte(i/250), byte(i%250+1)), Port: 40000 + i}
+				conn := &lineCountingConn{discardConn: discardConn{addr: addr}, line: []byte(": " + msg + "\n"), n: &got}
+				users[i] = NewUser(conn, servers[i%2])
+				require.NoError(b, servers[i%2].Online(users[i]))
+			}
+			// Everyone live: a first message has reached all.
+			servers[0].BroadCast(users[0], msg)
+			waitFor(b, "the first message everywhere", func() bool { return got.Load() == int64(n) })
+			got.Store(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				servers[0].BroadCast(users[0], msg)
+			}
+			waitFor(b, "every delivery", func() bool { return got.Load() == int64(b.N*n) })
+			b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "deliveries/s")
+			for i, u := range users {
+				servers[i%2].Offline(u)
+				u.Close("")
+			}
+		})
+	}
+}
+
+// Default names (addresses) that collide across instances get the
+// single-machine "#2" suffix: the names bucket, not one server's map,
+// decides.
+func TestClusterDefaultNameCollision(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 40000}
+	users := make([]*User, 2)
+	for i := range users {
+		s := NewServer(DefaultConfig())
+		_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+		require.NoError(t, err)
+		t.Cleanup(leave)
+		users[i] = NewUser(&discardConn{addr: addr}, s)
+		require.NoError(t, s.Online(users[i]))
+		t.Cleanup(func() {
+			s.cluster.leave(users[i], s.Offline(users[i])) // no address budget here: no serveConn
+			users[i].Close("")
+		})
+	}
+	assert.Equal(t, "10.0.0.1:40000", users[0].Name)
+	assert.Equal(t, "10.0.0.1:40000#2", users[1].Name)
+}
