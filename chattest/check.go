@@ -309,6 +309,12 @@ func (c *Check) compareWithFinal(t testing.TB, sc *script, name string) (string,
 		c.finalRun = &result{failure: "没法用来比较：" + why}
 		return where, false, nil
 	}
+	if chapterName() < "04" {
+		// Broadcasts gain their "[addr]name: " prefix in chapter 04;
+		// final's lines carry it, so a fix here could never match them.
+		c.finalRun = &result{failure: "没法用来比较：第 4 章起广播才带「[地址]名字: 」前缀，final 的对照记录里每一行都带着它"}
+		return where, false, nil
+	}
 	r, err := c.run(t, part)
 	if err != nil {
 		return "", false, err
