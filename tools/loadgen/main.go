@@ -28,8 +28,7 @@ func main() {
 		lines    = flag.Int("lines", 200, "fanout: lines per sender")
 		size     = flag.Int("size", 64, "bytes per line, without the newline")
 		mode     = flag.String("mode", "lockstep", "fanout: lockstep (next line once the observer saw the last) or burst")
-		stalledN = flag.Int("stalled", 0, "fanout: clients that connect and never read")
-		rcvbuf   = flag.Int("stalled-rcvbuf", 4096, "fanout: receive buffer of a stalled client, bytes")
+		stalledN = flag.Int("stalled", 0, "fanout: clients that connect (with a 4 KB receive buffer) and never read")
 		users    = flag.Int("users", 5000, "idle, leave: clients")
 		pid      = flag.Int("pid", 0, "server process id, for its RSS and CPU time (required by idle and leave)")
 		stall    = flag.Duration("stall-after", 2*time.Second, "fanout: stop as stalled when no line arrives for this long")
@@ -55,7 +54,7 @@ func main() {
 	case "fanout":
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: load.Mode(*mode), Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)

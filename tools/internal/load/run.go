@@ -37,10 +37,9 @@ type Config struct {
 	Lines   int
 	Size    int // bytes per line, without the newline
 	Mode    Mode
-	// Stalled clients connect, shrink their receive buffer to
-	// StalledRcvBuf bytes and never read.
-	Stalled       int
-	StalledRcvBuf int
+	// Stalled clients connect with a stalledRcvBuf receive buffer and
+	// never read.
+	Stalled int
 	// Pid, when not 0, is the server's process: its RSS and CPU time are
 	// reported.
 	Pid int
@@ -62,7 +61,6 @@ type Config struct {
 func (c *Config) defaults() {
 	c.Mode = cmp.Or(c.Mode, Lockstep)
 	c.Size = orDefault(c.Size, 64)
-	c.StalledRcvBuf = orDefault(c.StalledRcvBuf, 4096)
 	c.StallAfter = orDefault(c.StallAfter, 2*time.Second)
 	c.Timeout = orDefault(c.Timeout, 30*time.Second)
 	c.DialParallel = orDefault(c.DialParallel, 8)
@@ -126,6 +124,10 @@ const (
 	sender               // sends lines, discards what it gets
 	stalled              // never reads
 )
+
+// stalledRcvBuf is a stalled client's receive buffer, in bytes: small, so
+// that the server's sends towards it stop soon.
+const stalledRcvBuf = 4096
 
 // welcomeWait is how long connecting waits for the server to announce a
 // user before it gives up.
@@ -282,11 +284,10 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if ro == stalled {
-		size := r.cfg.StalledRcvBuf
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = setRcvBuf(fd, size)
+				serr = setRcvBuf(fd, stalledRcvBuf)
 			})
 			return errors.Join(err, serr)
 		}
