@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -309,14 +307,9 @@ func (rep *report) notes() []string {
 			notes = append(notes, fmt.Sprintf("Scenario 4: chapter 08 did not crash this time; its %.2f CPU seconds are the `ListenMessage` goroutines of the users who left, spinning on their closed channels after the idle kick.", o.leave.CPU.Seconds()))
 		}
 	}
-	for _, n := range slices.Sorted(maps.Keys(rep.out)) {
-		o := rep.out[n]
-		for _, sc := range slices.Sorted(maps.Keys(o.crashes)) {
-			notes = append(notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", n, sc, o.crashes[sc]))
-		}
-		for _, sc := range slices.Sorted(maps.Keys(o.errs)) {
-			notes = append(notes, fmt.Sprintf("%s, scenario %s did not run: %s", n, sc, o.errs[sc]))
-		}
+	for _, k := range rep.kinds {
+		n, o := k.name, rep.out[k.name]
+		notes = append(notes, o.notes...)
 		for _, r := range []*load.Result{o.fan, o.fanBurst, o.plain, o.withStalled} {
 			if r != nil && r.SendErr != "" {
 				notes = append(notes, fmt.Sprintf("%s: a sender got `%s`", n, r.SendErr))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -15,10 +16,9 @@ type outcome struct {
 	plain, withStalled *load.Result
 	idle               *load.IdleResult
 	leave              *load.LeaveResult
-	// crash notes, per scenario: what happened when the server ended by
-	// itself (scenario name → first panic line or exit status).
-	crashes map[string]string
-	errs    map[string]string // scenario → error that kept it from running
+	// notes say, as it happened, which scenario the server ended by itself
+	// in (and how), and what kept a scenario from running.
+	notes []string
 }
 
 // report is everything one benchmark run measured.
@@ -54,7 +54,7 @@ func (rep *report) runAll(ctx context.Context) error {
 	p := rep.params
 	rep.out = map[string]*outcome{}
 	for _, k := range rep.kinds {
-		o := &outcome{crashes: map[string]string{}, errs: map[string]string{}}
+		o := &outcome{}
 		rep.out[k.name] = o
 		fan := p.fan
 		fan.Timeout = runTimeout
@@ -94,12 +94,12 @@ func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure f
 	if err == nil {
 		defer s.Kill() // the measurement is over: no need to wait for a clean exit
 		err = measure(s)
-		if ended, how := crashed(s); ended {
-			o.crashes[sc] = how
+		if how := crashed(s); how != "" {
+			o.notes = append(o.notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", k.name, sc, how))
 		}
 	}
 	if err != nil {
-		o.errs[sc] = err.Error()
+		o.notes = append(o.notes, fmt.Sprintf("%s, scenario %s did not run: %s", k.name, sc, err))
 	}
 }
 

@@ -128,20 +128,21 @@ func start(k kind, maxUsers int, extra ...string) (*proc.Server, error) {
 	return s, nil
 }
 
-// crashed reports whether server s has ended by itself, and how.
-func crashed(s *proc.Server) (bool, string) {
+// crashed says how server s ended by itself: its first panic line, or its
+// exit status and last line of output; "" while it runs.
+func crashed(s *proc.Server) string {
 	if s.Running() {
-		return false, ""
+		return ""
 	}
 	out := string(s.Out.Bytes())
 	for _, p := range []string{"panic: ", "fatal error: "} {
 		if i := strings.Index(out, p); i >= 0 {
 			line, _, _ := strings.Cut(out[i:], "\n")
-			return true, line
+			return line
 		}
 	}
 	if out = strings.TrimSpace(out); out != "" {
-		return true, fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
+		return fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
 	}
-	return true, fmt.Sprint(s.Err())
+	return fmt.Sprint(s.Err())
 }
