@@ -124,14 +124,8 @@ func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 	users := rep.params.idleUsers
 	rep.on(k, "3", users+10, nil, func(s *proc.Server) (err error) {
 		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
-		switch k.name {
-		case "ch08":
+		if k.name == "ch08" {
 			cfg.Timeout = ch08Idle
-		case "ncat":
-			// ncat --chat listens with a backlog of 10: dialled faster than it
-			// welcomes users, it drops connections (the kernel counts
-			// ListenOverflows) and clients wait a second per retry.
-			cfg.Paced = true
 		}
 		if res, err = load.Idle(ctx, cfg); err == nil {
 			logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",

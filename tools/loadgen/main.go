@@ -37,13 +37,12 @@ func main() {
 		window   = flag.Duration("window", 2*time.Second, "leave: then measure the server's CPU time over this long")
 		keep     = flag.Duration("keepalive", 0, "fanout: every reader sends the dialect's keep-alive line (who) this often; 0: never")
 		hold     = flag.Duration("hold", 0, "idle: keep the users connected this long after the measurement (to profile the server)")
-		paced    = flag.Bool("idle-paced", false, "idle: dial at most -dial-parallel users ahead of their welcome (fanout and leave always do)")
 		parallel = flag.Int("dial-parallel", 8, "connections dialled at once (ncat --chat listens with a backlog of 10)")
 	)
 	flag.Parse()
-	d, err := load.DialectNamed(*dialect)
-	if err != nil {
-		fail(err)
+	d, ok := load.Dialects[*dialect]
+	if !ok {
+		fail(fmt.Errorf("unknown dialect %q (want tutorial, final or ncat)", *dialect))
 	}
 	if err := loopback(*addr); err != nil {
 		fail(err)
@@ -62,7 +61,7 @@ func main() {
 		printRun(os.Stdout, res, *pid != 0)
 	case "idle":
 		_, err := load.Idle(ctx, load.IdleConfig{
-			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel, Paced: *paced,
+			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel,
 			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(os.Stdout, r) },
 		})
 		if err != nil {

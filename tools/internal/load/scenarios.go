@@ -26,10 +26,6 @@ type IdleConfig struct {
 	// Measured, if set, is called with the result before the hold (also
 	// when the server is gone).
 	Measured func(*IdleResult)
-	// Paced: dial at most DialParallel users ahead of their welcome (for
-	// a server that accepts slowly, such as ncat --chat); otherwise
-	// DialParallel dials run at once.
-	Paced bool
 }
 
 // IdleResult is what an idle run measured.
@@ -66,7 +62,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if res.RSSBefore, err = proc.RSS(); err != nil {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
-	r := newRun(c, cfg.Paced)
+	r := newRun(c, cfg.Dialect.SlowAccept)
 	conns := r.connect(ctx, users(cfg.Users), &res.Connected)
 	defer r.closeAll(conns)
 	res.JoinsSeen = int(r.joins.Load())
