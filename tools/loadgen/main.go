@@ -37,7 +37,6 @@ func main() {
 		window   = flag.Duration("window", 2*time.Second, "leave: then measure the server's CPU time over this long")
 		keep     = flag.Duration("keepalive", 0, "fanout: every reader sends the dialect's keep-alive line (who) this often; 0: never")
 		hold     = flag.Duration("hold", 0, "idle: keep the users connected this long after the measurement (to profile the server)")
-		parallel = flag.Int("dial-parallel", 8, "connections dialled at once (ncat --chat listens with a backlog of 10)")
 	)
 	flag.Parse()
 	d, ok := load.Dialects[*dialect]
@@ -53,7 +52,7 @@ func main() {
 	case "fanout":
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: load.Mode(*mode), Stalled: *stalledN, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, Pid: *pid, StallAfter: *stall, Timeout: *timeout, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)
@@ -61,7 +60,7 @@ func main() {
 		printRun(os.Stdout, res, *pid != 0)
 	case "idle":
 		_, err := load.Idle(ctx, load.IdleConfig{
-			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel,
+			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout,
 			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(os.Stdout, r) },
 		})
 		if err != nil {

@@ -47,8 +47,6 @@ type Config struct {
 	// this long. Timeout bounds the whole run, connecting included.
 	StallAfter time.Duration
 	Timeout    time.Duration
-	// DialParallel is how many connections are dialled at once.
-	DialParallel int
 	// DropCheck bounds how long the stalled clients are drained at the
 	// end, to see whether the server dropped them (default 2 s).
 	DropCheck time.Duration
@@ -63,7 +61,6 @@ func (c *Config) defaults() {
 	c.Size = orDefault(c.Size, 64)
 	c.StallAfter = orDefault(c.StallAfter, 2*time.Second)
 	c.Timeout = orDefault(c.Timeout, 30*time.Second)
-	c.DialParallel = orDefault(c.DialParallel, 8)
 	c.DropCheck = orDefault(c.DropCheck, 2*time.Second)
 }
 
@@ -129,6 +126,11 @@ const (
 // that the server's sends towards it stop soon.
 const stalledRcvBuf = 4096
 
+// dialParallel is how many connections are dialled at once, or, paced,
+// how many users may be dialled and not yet welcomed: fewer than ncat
+// --chat's backlog of 10.
+const dialParallel = 8
+
 // welcomeWait is how long connecting waits for the server to announce a
 // user before it gives up.
 const welcomeWait = 3 * time.Second
@@ -136,7 +138,7 @@ const welcomeWait = 3 * time.Second
 // run is the shared state of one run.
 type run struct {
 	cfg   Config
-	paced bool      // dial at most DialParallel users ahead of their welcome
+	paced bool      // dial at most dialParallel users ahead of their welcome
 	base  time.Time // times below are nanoseconds since base
 	total int       // lines per reader: Senders × Lines
 
@@ -165,7 +167,7 @@ func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 // newRun prepares a run of cfg: Senders × Lines lines, each sender
 // acknowledged line by line (lockstep). Paced, it dials at most
-// DialParallel users ahead of their welcome.
+// dialParallel users ahead of their welcome.
 func newRun(cfg Config, paced bool) *run {
 	total := cfg.Senders * cfg.Lines
 	r := &run{cfg: cfg, paced: paced, base: time.Now(), total: total, allDone: make(chan struct{}), quit: make(chan struct{}),
@@ -225,11 +227,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // observer connects first and alone, so that it sees everyone else join;
 // connect returns once it has (res.Joined), or at the timeout.
 //
-// Paced, it dials one user at a time, and only while at most DialParallel
+// Paced, it dials one user at a time, and only while at most dialParallel
 // users are dialled and not yet welcomed (their join not yet seen), so a
 // server that accepts slowly (ncat --chat listens with a backlog of 10) is
 // not flooded with SYNs that the kernel drops and the client resends a
-// second later. Otherwise DialParallel dials run at once, whatever the
+// second later. Otherwise dialParallel dials run at once, whatever the
 // server makes of them.
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
@@ -254,7 +256,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 	if conns[0] == nil || !waitCount(ctx, &r.joins, 1) {
 		return conns
 	}
-	parallel := r.cfg.DialParallel
+	parallel := dialParallel
 	if r.paced {
 		parallel = 1
 	}
@@ -264,7 +266,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 		sem <- struct{}{}
 		if r.paced { // the previous dial is done (sem): res is ours to read
 			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-			ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
+			ok := waitCount(wctx, &r.joins, int64(res.Clients-dialParallel+1))
 			cancel()
 			if !ok {
 				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users

@@ -18,8 +18,7 @@ type IdleConfig struct {
 	Pid     int // the server's process, required
 	// Timeout bounds the run from the first dial: RSS is taken then at the
 	// latest, settled or not.
-	Timeout      time.Duration
-	DialParallel int
+	Timeout time.Duration
 	// Hold keeps the users connected this long after the measurement (to
 	// profile the server meanwhile).
 	Hold time.Duration
@@ -52,7 +51,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if cfg.Pid == 0 || cfg.Dialect == nil || cfg.Users < 1 {
 		return nil, errors.New("idle run needs a server pid, a dialect and users")
 	}
-	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Timeout: cfg.Timeout, DialParallel: cfg.DialParallel}
+	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Timeout: cfg.Timeout}
 	c.defaults()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
