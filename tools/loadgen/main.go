@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -57,11 +56,11 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		printRun(os.Stdout, res, *pid != 0)
+		printRun(res, *pid != 0)
 	case "idle":
 		_, err := load.Idle(ctx, load.IdleConfig{
 			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout,
-			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(os.Stdout, r) },
+			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(r) },
 		})
 		if err != nil {
 			fail(err)
@@ -71,7 +70,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		printLeave(os.Stdout, res, *after, *window)
+		printLeave(res, *after, *window)
 	default:
 		fail(fmt.Errorf("unknown scenario %q (want fanout, idle or leave)", *scenario))
 	}
@@ -95,43 +94,40 @@ func fail(err error) {
 	os.Exit(2)
 }
 
-func printRun(w io.Writer, r *load.Result, server bool) {
-	fmt.Fprintf(w, "clients          %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
-	fmt.Fprintf(w, "connect time     %v (all joined: %v, server stopped welcoming users: %v)\n", r.ConnectTime.Round(time.Millisecond), r.Joined, r.Unwelcomed)
-	fmt.Fprintf(w, "deliveries       %d of %d intact and attributed (%.1f%%); %d damaged, %d duplicated, %d intact but without the sender's prefix\n",
-		r.Delivered, r.Expected, pct(r.Delivered, r.Expected), r.Corrupt, r.Duplicates, r.Unattributed)
-	fmt.Fprintf(w, "complete         %v (%d readers got every line)\n", r.Complete(), r.CompleteReaders)
-	fmt.Fprintf(w, "rate             %.0f deliveries/s over %v\n", r.Rate, r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(w, "observer latency p50 %v, p99 %v (%d lines)\n", r.P50, r.P99, r.Latencies)
-	fmt.Fprintf(w, "stopped          stalled=%v timed-out=%v\n", r.Stalled, r.TimedOut)
+func printRun(r *load.Result, server bool) {
+	fmt.Printf("clients          %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
+	fmt.Printf("connect time     %v (all joined: %v, server stopped welcoming users: %v)\n", r.ConnectTime.Round(time.Millisecond), r.Joined, r.Unwelcomed)
+	fmt.Printf("deliveries       %d of %d intact and attributed (%.1f%%); %d damaged, %d duplicated, %d intact but without the sender's prefix\n",
+		r.Delivered, r.Expected, 100*float64(r.Delivered)/float64(max(r.Expected, 1)), r.Corrupt, r.Duplicates, r.Unattributed)
+	fmt.Printf("complete         %v (%d readers got every line)\n", r.Complete(), r.CompleteReaders)
+	fmt.Printf("rate             %.0f deliveries/s over %v\n", r.Rate, r.Duration.Round(time.Millisecond))
+	fmt.Printf("observer latency p50 %v, p99 %v (%d lines)\n", r.P50, r.P99, r.Latencies)
+	fmt.Printf("stopped          stalled=%v timed-out=%v\n", r.Stalled, r.TimedOut)
 	if r.SendErr != "" {
-		fmt.Fprintf(w, "sender error     %s\n", r.SendErr)
+		fmt.Printf("sender error     %s\n", r.SendErr)
 	}
-	fmt.Fprintf(w, "dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
+	fmt.Printf("dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
 	if server {
-		fmt.Fprintf(w, "server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
+		fmt.Printf("server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
 	}
 }
 
-func printIdle(w io.Writer, r *load.IdleResult) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
-	fmt.Fprintf(w, "connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
-	fmt.Fprintf(w, "server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
+func printIdle(r *load.IdleResult) {
+	fmt.Printf("users            %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
+	fmt.Printf("connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
+	fmt.Printf("server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.PerUser()/1024)
-	fmt.Fprintf(w, "dropped          %d users disconnected by the server\n", r.Disconnected)
+	fmt.Printf("dropped          %d users disconnected by the server\n", r.Disconnected)
 	if r.Gone {
-		fmt.Fprintf(w, "server           gone (it exited) before the measurement\n")
+		fmt.Printf("server           gone (it exited) before the measurement\n")
 	}
 }
 
-func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s; every line seen: %v\n", r.Clients, r.Refused, r.RefusedErr, r.Spoke)
+func printLeave(r *load.LeaveResult, after, window time.Duration) {
+	fmt.Printf("users            %d connected, %d refused %s; every line seen: %v\n", r.Clients, r.Refused, r.RefusedErr, r.Spoke)
 	if r.Gone {
-		fmt.Fprintf(w, "server           gone (it exited) before the measurement ended\n")
+		fmt.Printf("server           gone (it exited) before the measurement ended\n")
 		return
 	}
-	fmt.Fprintf(w, "server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
+	fmt.Printf("server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
 }
-
-// pct is a as a percentage of b (0 of none).
-func pct(a, b int64) float64 { return 100 * float64(a) / float64(max(b, 1)) }

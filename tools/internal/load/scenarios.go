@@ -167,13 +167,12 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 // the observer.
 func users(n int) []role { return append([]role{observer}, slices.Repeat([]role{drainer}, n-1)...) }
 
+// sleep waits for d, or until ctx ends (then it reports false).
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-time.After(d):
 		return true
 	}
 }
