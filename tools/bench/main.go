@@ -36,13 +36,13 @@ type params struct {
 
 var (
 	full = params{
-		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64},
-		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024},
+		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64, Timeout: runTimeout},
+		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024, Timeout: runTimeout},
 		idleUsers: 5000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 	quick = params{
-		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64},
-		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024},
+		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64, Timeout: runTimeout},
+		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024, Timeout: runTimeout},
 		idleUsers: 1000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 )

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -57,12 +58,10 @@ func (rep *report) runAll(ctx context.Context) error {
 		o := &outcome{}
 		rep.out[k.name] = o
 		fan := p.fan
-		fan.Timeout = runTimeout
 		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, nil)
 		fan.Mode = load.Burst
 		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, nil)
 		st := p.stalled
-		st.Timeout = runTimeout
 		if k.name == "ncat" {
 			st.Timeout = ncatStalled
 		}
@@ -90,7 +89,12 @@ func (rep *report) runAll(ctx context.Context) error {
 // scenario from running and whether the server ended by itself.
 func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *proc.Server) error) {
 	o := rep.out[k.name]
-	s, err := start(k, maxUsers, extra...)
+	// A crash note needs only the goroutine that crashed.
+	s, err := proc.Serve(func(addr string) *exec.Cmd {
+		cmd := k.command(addr, maxUsers, extra)
+		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
+		return cmd
+	}, k.ready, 10*time.Second)
 	if err == nil {
 		defer s.Kill() // the measurement is over: no need to wait for a clean exit
 		err = measure(s)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"im-workbook/chattest/proc"
 	"im-workbook/tools/internal/load"
@@ -96,19 +95,6 @@ func listening(addr string) bool {
 		}
 	}
 	return false
-}
-
-// start runs a fresh server of kind k on a free loopback port.
-func start(k kind, maxUsers int, extra ...string) (*proc.Server, error) {
-	s, err := proc.Serve(func(addr string) *exec.Cmd {
-		cmd := k.command(addr, maxUsers, extra)
-		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
-		return cmd
-	}, k.ready, 10*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", k.name, err)
-	}
-	return s, nil
 }
 
 // crashed says how server s ended by itself: its first panic line, or its
