@@ -94,12 +94,12 @@ func (rep *report) measures() []measure {
 			measure{scenario: fmt.Sprintf("1 fan-out, %s (%d readers, %d×%d lines)", sc.mode, p.fan.Readers, p.fan.Senders, p.fan.Lines),
 				name: "deliveries/s", ratio: true, cell: func(o *outcome) cell { return rateCell(get(o)) },
 				target: "≥ 3× ch08 and ≥ 3× ncat", met: func(f *outcome, cells map[string]cell) (bool, bool) {
-					fc, has := cells["final"]
-					if !has || fc.Num == nil {
+					fc := cells["final"]
+					if fc.Num == nil {
 						return false, false
 					}
-					for _, base := range []string{"ch08", "ncat"} {
-						if c, has := cells[base]; has && c.Num != nil && *fc.Num < 3**c.Num {
+					for _, base := range []string{"ch08", "ncat"} { // a server not in the run has no figure
+						if c := cells[base]; c.Num != nil && *fc.Num < 3**c.Num {
 							return false, true
 						}
 					}

@@ -59,8 +59,7 @@ func main() {
 		printRun(res, *pid != 0)
 	case "idle":
 		_, err := load.Idle(ctx, load.IdleConfig{
-			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout,
-			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(r) },
+			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, Hold: *hold, Measured: printIdle,
 		})
 		if err != nil {
 			fail(err)
