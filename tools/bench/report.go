@@ -130,7 +130,7 @@ func (rep *report) measures() []measure {
 				if r == nil {
 					return none()
 				}
-				return fig(fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), mib(r.RSS)), r.CPU.Seconds())
+				return fig(fmt.Sprintf("%.2f s / %.1f MiB", r.CPU.Seconds(), float64(r.RSS)/(1<<20)), r.CPU.Seconds())
 			}},
 		)
 	}
@@ -347,5 +347,3 @@ func ms(d time.Duration) string {
 	}
 	return fmt.Sprintf("%.1f ms", float64(d)/1e6)
 }
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
