@@ -126,9 +126,8 @@ const (
 // that the server's sends towards it stop soon.
 const stalledRcvBuf = 4096
 
-// dialParallel is how many connections are dialled at once, or, paced,
-// how many users may be dialled and not yet welcomed: fewer than ncat
-// --chat's backlog of 10.
+// dialParallel is how many users a paced run may have dialled and not yet
+// welcomed: fewer than ncat --chat's backlog of 10.
 const dialParallel = 8
 
 // welcomeWait is how long connecting waits for the server to announce a
@@ -223,48 +222,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// connect dials a connection per role and starts its goroutine. The
-// observer connects first and alone, so that it sees everyone else join;
-// connect returns once it has (res.Joined), or at the timeout.
+// connect dials a connection per role, one after another, and starts its
+// goroutine. The observer connects first and alone, so that it sees
+// everyone else join; connect returns once it has (res.Joined), or at the
+// timeout.
 //
-// Paced, it dials one user at a time, and only while at most dialParallel
-// users are dialled and not yet welcomed (their join not yet seen), so a
-// server that accepts slowly (ncat --chat listens with a backlog of 10) is
-// not flooded with SYNs that the kernel drops and the client resends a
-// second later. Otherwise dialParallel dials run at once, whatever the
-// server makes of them.
+// Paced, it dials only while at most dialParallel users are dialled and
+// not yet welcomed (their join not yet seen), so a server that accepts
+// slowly (ncat --chat listens with a backlog of 10) is not flooded with
+// SYNs that the kernel drops and the client resends a second later.
+// Otherwise it dials as fast as connections open, whatever the server
+// makes of them.
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
-	var mu sync.Mutex // guards conns and res
-	dial := func(i int) {
-		c, err := r.dial(ctx, roles[i])
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			res.Refused++
-			if res.RefusedErr == "" {
-				res.RefusedErr = err.Error()
-			}
-			return
+	for i, ro := range roles {
+		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins, 1)) {
+			return conns // no observer: nobody would see the others join
 		}
-		conns[i] = c
-		res.Clients++
-		r.start(c, roles[i])
-	}
-	dial(0)
-	if conns[0] == nil || !waitCount(ctx, &r.joins, 1) {
-		return conns
-	}
-	parallel := dialParallel
-	if r.paced {
-		parallel = 1
-	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-		sem <- struct{}{}
-		if r.paced { // the previous dial is done (sem): res is ours to read
+		if i > 0 && r.paced {
 			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
 			ok := waitCount(wctx, &r.joins, int64(res.Clients-dialParallel+1))
 			cancel()
@@ -273,13 +249,22 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 				break
 			}
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			dial(i)
-		})
+		if ctx.Err() != nil {
+			break
+		}
+		c, err := r.dial(ctx, ro)
+		if err != nil {
+			res.Refused++
+			if res.RefusedErr == "" {
+				res.RefusedErr = err.Error()
+			}
+			continue
+		}
+		conns[i] = c
+		res.Clients++
+		r.start(c, ro)
 	}
-	wg.Wait()
-	res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
+	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins, int64(res.Clients))
 	return conns
 }
 
