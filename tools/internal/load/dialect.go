@@ -40,7 +40,6 @@ var tutorial = &Dialect{
 // (the newcomer gets its own announcement too), every chunk it reads from
 // a client relayed to the others only, as "<user5> text".
 var ncat = &Dialect{
-	Echo:       false,
 	SlowAccept: true,
 	Joined: func(l string) bool {
 		return strings.HasPrefix(l, "<announce> ") && strings.Contains(l, " is connected as <user")
