@@ -36,13 +36,13 @@ type params struct {
 
 var (
 	full = params{
-		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64},
-		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024},
+		fan:       load.Config{Readers: 200, Senders: 8, Lines: 200, Size: 64, Timeout: runTimeout},
+		stalled:   load.Config{Readers: 100, Senders: 8, Lines: 800, Size: 1024, Timeout: runTimeout},
 		idleUsers: 5000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 	quick = params{
-		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64},
-		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024},
+		fan:       load.Config{Readers: 50, Senders: 4, Lines: 50, Size: 64, Timeout: runTimeout},
+		stalled:   load.Config{Readers: 20, Senders: 8, Lines: 800, Size: 1024, Timeout: runTimeout},
 		idleUsers: 1000, leaveUsers: 100, leaveAfter: 12 * time.Second, leaveWindow: 2 * time.Second,
 	}
 )
@@ -71,16 +71,17 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	if err != nil {
 		return err
 	}
-	logf("building chapter 08 and final in %s", root)
-	b, err := build(ctx, root)
+	dir, err := os.MkdirTemp("", "im-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(b.dir)
-	if b.ncat == "" {
-		logf("ncat is not installed (Debian: apt-get install ncat): its column stays empty")
+	defer os.RemoveAll(dir)
+	logf("building chapter 08 and final in %s", root)
+	kinds, err := build(ctx, root, dir)
+	if err != nil {
+		return err
 	}
-	kinds := slices.DeleteFunc(b.kinds(), func(k kind) bool { return !slices.Contains(strings.Split(only, ","), k.name) })
+	kinds = slices.DeleteFunc(kinds, func(k kind) bool { return !slices.Contains(strings.Split(only, ","), k.name) })
 	started := time.Now()
 	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root)}
 	if err := rep.runAll(ctx); err != nil {

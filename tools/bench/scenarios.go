@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -15,10 +17,9 @@ type outcome struct {
 	plain, withStalled *load.Result
 	idle               *load.IdleResult
 	leave              *load.LeaveResult
-	// crash notes, per scenario: what happened when the server ended by
-	// itself (scenario name → first panic line or exit status).
-	crashes map[string]string
-	errs    map[string]string // scenario → error that kept it from running
+	// notes say, as it happened, which scenario the server ended by itself
+	// in (and how), and what kept a scenario from running.
+	notes []string
 }
 
 // report is everything one benchmark run measured.
@@ -54,15 +55,13 @@ func (rep *report) runAll(ctx context.Context) error {
 	p := rep.params
 	rep.out = map[string]*outcome{}
 	for _, k := range rep.kinds {
-		o := &outcome{crashes: map[string]string{}, errs: map[string]string{}}
+		o := &outcome{}
 		rep.out[k.name] = o
 		fan := p.fan
-		fan.Timeout = runTimeout
 		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, nil)
 		fan.Mode = load.Burst
 		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, nil)
 		st := p.stalled
-		st.Timeout = runTimeout
 		if k.name == "ncat" {
 			st.Timeout = ncatStalled
 		}
@@ -90,16 +89,21 @@ func (rep *report) runAll(ctx context.Context) error {
 // scenario from running and whether the server ended by itself.
 func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *proc.Server) error) {
 	o := rep.out[k.name]
-	s, err := start(k, maxUsers, extra...)
+	// A crash note needs only the goroutine that crashed.
+	s, err := proc.Serve(func(addr string) *exec.Cmd {
+		cmd := k.command(addr, maxUsers, extra)
+		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
+		return cmd
+	}, k.ready, 10*time.Second)
 	if err == nil {
 		defer s.Kill() // the measurement is over: no need to wait for a clean exit
 		err = measure(s)
-		if ended, how := crashed(s); ended {
-			o.crashes[sc] = how
+		if how := crashed(s); how != "" {
+			o.notes = append(o.notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", k.name, sc, how))
 		}
 	}
 	if err != nil {
-		o.errs[sc] = err.Error()
+		o.notes = append(o.notes, fmt.Sprintf("%s, scenario %s did not run: %s", k.name, sc, err))
 	}
 }
 
@@ -124,14 +128,8 @@ func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 	users := rep.params.idleUsers
 	rep.on(k, "3", users+10, nil, func(s *proc.Server) (err error) {
 		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
-		switch k.name {
-		case "ch08":
+		if k.name == "ch08" {
 			cfg.Timeout = ch08Idle
-		case "ncat":
-			// ncat --chat listens with a backlog of 10: dialled faster than it
-			// welcomes users, it drops connections (the kernel counts
-			// ListenOverflows) and clients wait a second per retry.
-			cfg.Paced = true
 		}
 		if res, err = load.Idle(ctx, cfg); err == nil {
 			logf("%-5s scenario 3 (idle)  %d users, %.2f KiB RSS per user, settled %v",

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"im-workbook/chattest/proc"
 	"im-workbook/tools/internal/load"
@@ -26,47 +25,28 @@ type kind struct {
 	ready   proc.Ready // whether the server accepts connections
 }
 
-// builds holds the binaries built for one benchmark run.
-type builds struct {
-	dir   string // temporary directory
-	ch08  string // chapter 08's test binary (it serves through chattest's child protocol, proc.ServeTest)
-	final string
-	ncat  string // "" when ncat is not installed
-}
-
-// build compiles chapter 08 and final from the workspace at root.
-func build(ctx context.Context, root string) (*builds, error) {
-	dir, err := os.MkdirTemp("", "im-bench-")
-	if err != nil {
-		return nil, err
-	}
-	b := &builds{dir: dir, ch08: filepath.Join(dir, "ch08.test"), final: filepath.Join(dir, "final")}
+// build compiles chapter 08 and final from the workspace at root into dir,
+// and returns the servers to compare: those two and ncat, when installed.
+func build(ctx context.Context, root, dir string) ([]kind, error) {
+	ch08, final := filepath.Join(dir, "ch08.test"), filepath.Join(dir, "final")
 	// Chapter 08's main hard-codes 127.0.0.1:8888. Its test binary,
 	// started by proc.ServeTest, serves on any port instead: the same
 	// server code, no fixed port to collide.
 	for _, args := range [][]string{
-		{"test", "-c", "-o", b.ch08, "./steps/08-private-chat"},
-		{"build", "-o", b.final, "./final"},
+		{"test", "-c", "-o", ch08, "./steps/08-private-chat"},
+		{"build", "-o", final, "./final"},
 	} {
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
 			return nil, fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	if p, err := exec.LookPath("ncat"); err == nil {
-		b.ncat = p
-	}
-	return b, nil
-}
-
-func (b *builds) kinds() []kind {
-	ks := []kind{
+	kinds := []kind{
 		{
 			name: "ch08", dialect: load.Dialects["tutorial"],
 			command: func(addr string, _ int, _ []string) *exec.Cmd {
-				return proc.ServeTest(b.ch08, addr)
+				return proc.ServeTest(ch08, addr)
 			},
 			ready: proc.LineStarting("server listening"),
 		},
@@ -78,22 +58,24 @@ func (b *builds) kinds() []kind {
 			// and the scenario's extra flags.
 			command: func(addr string, _ int, extra []string) *exec.Cmd {
 				host, port, _ := net.SplitHostPort(addr)
-				return exec.Command(b.final, append([]string{"-ip", host, "-port", port}, extra...)...)
+				return exec.Command(final, append([]string{"-ip", host, "-port", port}, extra...)...)
 			},
 			ready: proc.LineStarting("server listening"),
 		},
 	}
-	if b.ncat != "" {
-		ks = append(ks, kind{
-			name: "ncat", dialect: load.Dialects["ncat"],
-			command: func(addr string, maxUsers int, _ []string) *exec.Cmd {
-				host, port, _ := net.SplitHostPort(addr)
-				return exec.Command(b.ncat, "--chat", "-l", host, port, "--max-conns", fmt.Sprint(maxUsers))
-			},
-			ready: func(addr string, _ []byte) (int, bool) { return 0, listening(addr) },
-		})
+	ncat, err := exec.LookPath("ncat")
+	if err != nil {
+		logf("ncat is not installed (Debian: apt-get install ncat): its column stays empty")
+		return kinds, nil
 	}
-	return ks
+	return append(kinds, kind{
+		name: "ncat", dialect: load.Dialects["ncat"],
+		command: func(addr string, maxUsers int, _ []string) *exec.Cmd {
+			host, port, _ := net.SplitHostPort(addr)
+			return exec.Command(ncat, "--chat", "-l", host, port, "--max-conns", fmt.Sprint(maxUsers))
+		},
+		ready: func(addr string, _ []byte) (int, bool) { return 0, listening(addr) },
+	}), nil
 }
 
 // listening reports whether something listens on addr (127.0.0.1:port),
@@ -115,33 +97,21 @@ func listening(addr string) bool {
 	return false
 }
 
-// start runs a fresh server of kind k on a free loopback port.
-func start(k kind, maxUsers int, extra ...string) (*proc.Server, error) {
-	s, err := proc.Serve(func(addr string) *exec.Cmd {
-		cmd := k.command(addr, maxUsers, extra)
-		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
-		return cmd
-	}, k.ready, 10*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", k.name, err)
-	}
-	return s, nil
-}
-
-// crashed reports whether server s has ended by itself, and how.
-func crashed(s *proc.Server) (bool, string) {
+// crashed says how server s ended by itself: its first panic line, or its
+// exit status and last line of output; "" while it runs.
+func crashed(s *proc.Server) string {
 	if s.Running() {
-		return false, ""
+		return ""
 	}
 	out := string(s.Out.Bytes())
 	for _, p := range []string{"panic: ", "fatal error: "} {
 		if i := strings.Index(out, p); i >= 0 {
 			line, _, _ := strings.Cut(out[i:], "\n")
-			return true, line
+			return line
 		}
 	}
 	if out = strings.TrimSpace(out); out != "" {
-		return true, fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
+		return fmt.Sprintf("%v: %s", s.Err(), out[strings.LastIndexByte(out, '\n')+1:])
 	}
-	return true, fmt.Sprint(s.Err())
+	return fmt.Sprint(s.Err())
 }

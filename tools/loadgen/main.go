@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -28,8 +27,7 @@ func main() {
 		lines    = flag.Int("lines", 200, "fanout: lines per sender")
 		size     = flag.Int("size", 64, "bytes per line, without the newline")
 		mode     = flag.String("mode", "lockstep", "fanout: lockstep (next line once the observer saw the last) or burst")
-		stalledN = flag.Int("stalled", 0, "fanout: clients that connect and never read")
-		rcvbuf   = flag.Int("stalled-rcvbuf", 4096, "fanout: receive buffer of a stalled client, bytes")
+		stalledN = flag.Int("stalled", 0, "fanout: clients that connect (with a 4 KB receive buffer) and never read")
 		users    = flag.Int("users", 5000, "idle, leave: clients")
 		pid      = flag.Int("pid", 0, "server process id, for its RSS and CPU time (required by idle and leave)")
 		stall    = flag.Duration("stall-after", 2*time.Second, "fanout: stop as stalled when no line arrives for this long")
@@ -38,13 +36,11 @@ func main() {
 		window   = flag.Duration("window", 2*time.Second, "leave: then measure the server's CPU time over this long")
 		keep     = flag.Duration("keepalive", 0, "fanout: every reader sends the dialect's keep-alive line (who) this often; 0: never")
 		hold     = flag.Duration("hold", 0, "idle: keep the users connected this long after the measurement (to profile the server)")
-		paced    = flag.Bool("idle-paced", false, "idle: dial at most -dial-parallel users ahead of their welcome (fanout and leave always do)")
-		parallel = flag.Int("dial-parallel", 8, "connections dialled at once (ncat --chat listens with a backlog of 10)")
 	)
 	flag.Parse()
-	d, err := load.DialectNamed(*dialect)
-	if err != nil {
-		fail(err)
+	d, ok := load.Dialects[*dialect]
+	if !ok {
+		fail(fmt.Errorf("unknown dialect %q (want tutorial, final or ncat)", *dialect))
 	}
 	if err := loopback(*addr); err != nil {
 		fail(err)
@@ -55,16 +51,15 @@ func main() {
 	case "fanout":
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: load.Mode(*mode), Stalled: *stalledN, StalledRcvBuf: *rcvbuf, Pid: *pid, StallAfter: *stall, Timeout: *timeout, DialParallel: *parallel, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, Pid: *pid, StallAfter: *stall, Timeout: *timeout, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)
 		}
-		printRun(os.Stdout, res, *pid != 0)
+		printRun(res, *pid != 0)
 	case "idle":
 		_, err := load.Idle(ctx, load.IdleConfig{
-			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, DialParallel: *parallel, Paced: *paced,
-			Hold: *hold, Measured: func(r *load.IdleResult) { printIdle(os.Stdout, r) },
+			Addr: *addr, Dialect: d, Users: *users, Pid: *pid, Timeout: *timeout, Hold: *hold, Measured: printIdle,
 		})
 		if err != nil {
 			fail(err)
@@ -74,7 +69,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		printLeave(os.Stdout, res, *after, *window)
+		printLeave(res, *after, *window)
 	default:
 		fail(fmt.Errorf("unknown scenario %q (want fanout, idle or leave)", *scenario))
 	}
@@ -98,43 +93,40 @@ func fail(err error) {
 	os.Exit(2)
 }
 
-func printRun(w io.Writer, r *load.Result, server bool) {
-	fmt.Fprintf(w, "clients          %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
-	fmt.Fprintf(w, "connect time     %v (all joined: %v, server stopped welcoming users: %v)\n", r.ConnectTime.Round(time.Millisecond), r.Joined, r.Unwelcomed)
-	fmt.Fprintf(w, "deliveries       %d of %d intact and attributed (%.1f%%); %d damaged, %d duplicated, %d intact but without the sender's prefix\n",
-		r.Delivered, r.Expected, pct(r.Delivered, r.Expected), r.Corrupt, r.Duplicates, r.Unattributed)
-	fmt.Fprintf(w, "complete         %v (%d readers got every line)\n", r.Complete(), r.CompleteReaders)
-	fmt.Fprintf(w, "rate             %.0f deliveries/s over %v\n", r.Rate, r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(w, "observer latency p50 %v, p99 %v (%d lines)\n", r.P50, r.P99, r.Latencies)
-	fmt.Fprintf(w, "stopped          stalled=%v timed-out=%v\n", r.Stalled, r.TimedOut)
+func printRun(r *load.Result, server bool) {
+	fmt.Printf("clients          %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
+	fmt.Printf("connect time     %v (all joined: %v, server stopped welcoming users: %v)\n", r.ConnectTime.Round(time.Millisecond), r.Joined, r.Unwelcomed)
+	fmt.Printf("deliveries       %d of %d intact and attributed (%.1f%%); %d damaged, %d duplicated, %d intact but without the sender's prefix\n",
+		r.Delivered, r.Expected, 100*float64(r.Delivered)/float64(max(r.Expected, 1)), r.Corrupt, r.Duplicates, r.Unattributed)
+	fmt.Printf("complete         %v (%d readers got every line)\n", r.Complete(), r.CompleteReaders)
+	fmt.Printf("rate             %.0f deliveries/s over %v\n", r.Rate, r.Duration.Round(time.Millisecond))
+	fmt.Printf("observer latency p50 %v, p99 %v (%d lines)\n", r.P50, r.P99, r.Latencies)
+	fmt.Printf("stopped          stalled=%v timed-out=%v\n", r.Stalled, r.TimedOut)
 	if r.SendErr != "" {
-		fmt.Fprintf(w, "sender error     %s\n", r.SendErr)
+		fmt.Printf("sender error     %s\n", r.SendErr)
 	}
-	fmt.Fprintf(w, "dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
+	fmt.Printf("dropped          %d readers disconnected, %d stalled clients disconnected\n", r.Disconnected, r.StalledDropped)
 	if server {
-		fmt.Fprintf(w, "server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
+		fmt.Printf("server           RSS %.1f MiB, CPU %v during the run\n", float64(r.RSS)/(1<<20), r.CPU)
 	}
 }
 
-func printIdle(w io.Writer, r *load.IdleResult) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
-	fmt.Fprintf(w, "connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
-	fmt.Fprintf(w, "server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
+func printIdle(r *load.IdleResult) {
+	fmt.Printf("users            %d connected, %d refused %s\n", r.Clients, r.Refused, r.RefusedErr)
+	fmt.Printf("connect time     %v (joins seen: %d, server settled: %v)\n", r.ConnectTime.Round(time.Millisecond), r.JoinsSeen, r.Settled)
+	fmt.Printf("server RSS       %.1f MiB before, %.1f MiB after: %.2f KiB per user\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.PerUser()/1024)
-	fmt.Fprintf(w, "dropped          %d users disconnected by the server\n", r.Disconnected)
+	fmt.Printf("dropped          %d users disconnected by the server\n", r.Disconnected)
 	if r.Gone {
-		fmt.Fprintf(w, "server           gone (it exited) before the measurement\n")
+		fmt.Printf("server           gone (it exited) before the measurement\n")
 	}
 }
 
-func printLeave(w io.Writer, r *load.LeaveResult, after, window time.Duration) {
-	fmt.Fprintf(w, "users            %d connected, %d refused %s; every line seen: %v\n", r.Clients, r.Refused, r.RefusedErr, r.Spoke)
+func printLeave(r *load.LeaveResult, after, window time.Duration) {
+	fmt.Printf("users            %d connected, %d refused %s; every line seen: %v\n", r.Clients, r.Refused, r.RefusedErr, r.Spoke)
 	if r.Gone {
-		fmt.Fprintf(w, "server           gone (it exited) before the measurement ended\n")
+		fmt.Printf("server           gone (it exited) before the measurement ended\n")
 		return
 	}
-	fmt.Fprintf(w, "server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
+	fmt.Printf("server CPU       %v over %v, %v after everyone quit\n", r.CPU, window, after)
 }
-
-// pct is a as a percentage of b (0 of none).
-func pct(a, b int64) float64 { return 100 * float64(a) / float64(max(b, 1)) }

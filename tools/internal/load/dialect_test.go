@@ -30,12 +30,6 @@ func TestDialects(t *testing.T) {
 	assert.True(t, fin.Echo)
 	assert.False(t, nc.Echo)
 	assert.Nil(t, nc.KeepAlive)
-}
-
-func TestDialectNamed(t *testing.T) {
-	d, err := DialectNamed("ncat")
-	assert.NoError(t, err)
-	assert.Equal(t, "ncat", d.Name)
-	_, err = DialectNamed("irc")
-	assert.ErrorContains(t, err, `unknown dialect "irc"`)
+	assert.True(t, nc.SlowAccept)
+	assert.False(t, tut.SlowAccept || fin.SlowAccept)
 }

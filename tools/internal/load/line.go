@@ -5,7 +5,7 @@ package load
 
 import (
 	"bytes"
-	"strconv"
+	"fmt"
 )
 
 // Every line a sender writes carries a token that names it, so a reader can
@@ -20,12 +20,7 @@ var marker = []byte("#L")
 // Line returns line seq of sender s, padded to size bytes when size is
 // larger than the token, without its newline.
 func Line(s, seq, size int) []byte {
-	b := make([]byte, 0, max(size, 24)+1)
-	b = append(b, marker...)
-	b = strconv.AppendInt(b, int64(s), 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(seq), 10)
-	b = append(b, '.')
+	b := fmt.Appendf(make([]byte, 0, max(size, 24)+1), "%s%d.%d.", marker, s, seq)
 	for i := len(b); i < size; i++ {
 		b = append(b, pad(i))
 	}

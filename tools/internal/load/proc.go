@@ -16,30 +16,24 @@ type Proc struct{ Pid int }
 // 100 on every Linux architecture Go supports.
 const clockTick = 100
 
-// RSS returns the process's resident set size in bytes.
+// RSS returns the process's resident set size in bytes: the second field
+// of /proc/<pid>/statm, in pages (the figure VmRSS in /proc/<pid>/status
+// gives in kB).
 func (p Proc) RSS() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p.Pid))
 	if err != nil {
 		return 0, err
 	}
-	return parseRSS(data)
+	return parseRSS(data, os.Getpagesize())
 }
 
-// parseRSS reads the VmRSS line of /proc/<pid>/status ("VmRSS:  1234 kB").
-func parseRSS(status []byte) (int64, error) {
-	for line := range bytes.Lines(status) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
-		if !ok {
-			continue
-		}
-		f := strings.Fields(string(rest))
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("odd VmRSS line %q", line)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		return kb * 1024, err
+// parseRSS reads the resident pages from /proc/<pid>/statm.
+func parseRSS(statm []byte, pageSize int) (int64, error) {
+	var size, resident int64
+	if _, err := fmt.Sscan(string(statm), &size, &resident); err != nil {
+		return 0, fmt.Errorf("odd statm %q: %w", statm, err)
 	}
-	return 0, fmt.Errorf("no VmRSS line")
+	return resident * int64(pageSize), nil
 }
 
 // CPU returns the user plus system CPU time the process has used, all

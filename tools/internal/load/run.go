@@ -37,10 +37,9 @@ type Config struct {
 	Lines   int
 	Size    int // bytes per line, without the newline
 	Mode    Mode
-	// Stalled clients connect, shrink their receive buffer to
-	// StalledRcvBuf bytes and never read.
-	Stalled       int
-	StalledRcvBuf int
+	// Stalled clients connect with a stalledRcvBuf receive buffer and
+	// never read.
+	Stalled int
 	// Pid, when not 0, is the server's process: its RSS and CPU time are
 	// reported.
 	Pid int
@@ -48,8 +47,6 @@ type Config struct {
 	// this long. Timeout bounds the whole run, connecting included.
 	StallAfter time.Duration
 	Timeout    time.Duration
-	// DialParallel is how many connections are dialled at once.
-	DialParallel int
 	// DropCheck bounds how long the stalled clients are drained at the
 	// end, to see whether the server dropped them (default 2 s).
 	DropCheck time.Duration
@@ -62,10 +59,8 @@ type Config struct {
 func (c *Config) defaults() {
 	c.Mode = cmp.Or(c.Mode, Lockstep)
 	c.Size = orDefault(c.Size, 64)
-	c.StalledRcvBuf = orDefault(c.StalledRcvBuf, 4096)
 	c.StallAfter = orDefault(c.StallAfter, 2*time.Second)
 	c.Timeout = orDefault(c.Timeout, 30*time.Second)
-	c.DialParallel = orDefault(c.DialParallel, 8)
 	c.DropCheck = orDefault(c.DropCheck, 2*time.Second)
 }
 
@@ -127,6 +122,14 @@ const (
 	stalled              // never reads
 )
 
+// stalledRcvBuf is a stalled client's receive buffer, in bytes: small, so
+// that the server's sends towards it stop soon.
+const stalledRcvBuf = 4096
+
+// dialParallel is how many users a paced run may have dialled and not yet
+// welcomed: fewer than ncat --chat's backlog of 10.
+const dialParallel = 8
+
 // welcomeWait is how long connecting waits for the server to announce a
 // user before it gives up.
 const welcomeWait = 3 * time.Second
@@ -134,7 +137,7 @@ const welcomeWait = 3 * time.Second
 // run is the shared state of one run.
 type run struct {
 	cfg   Config
-	paced bool      // dial at most DialParallel users ahead of their welcome
+	paced bool      // dial at most dialParallel users ahead of their welcome
 	base  time.Time // times below are nanoseconds since base
 	total int       // lines per reader: Senders × Lines
 
@@ -163,7 +166,7 @@ func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 // newRun prepares a run of cfg: Senders × Lines lines, each sender
 // acknowledged line by line (lockstep). Paced, it dials at most
-// DialParallel users ahead of their welcome.
+// dialParallel users ahead of their welcome.
 func newRun(cfg Config, paced bool) *run {
 	total := cfg.Senders * cfg.Lines
 	r := &run{cfg: cfg, paced: paced, base: time.Now(), total: total, allDone: make(chan struct{}), quit: make(chan struct{}),
@@ -219,74 +222,59 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// connect dials a connection per role and starts its goroutine. The
-// observer connects first and alone, so that it sees everyone else join;
-// connect returns once it has (res.Joined), or at the timeout.
+// connect dials a connection per role, one after another, and starts its
+// goroutine. The observer connects first and alone, so that it sees
+// everyone else join; connect returns once it has (res.Joined), or at the
+// timeout.
 //
-// Paced, it dials one user at a time, and only while at most DialParallel
-// users are dialled and not yet welcomed (their join not yet seen), so a
-// server that accepts slowly (ncat --chat listens with a backlog of 10) is
-// not flooded with SYNs that the kernel drops and the client resends a
-// second later. Otherwise DialParallel dials run at once, whatever the
-// server makes of them.
+// Paced, it dials only while at most dialParallel users are dialled and
+// not yet welcomed (their join not yet seen), so a server that accepts
+// slowly (ncat --chat listens with a backlog of 10) is not flooded with
+// SYNs that the kernel drops and the client resends a second later.
+// Otherwise it dials as fast as connections open, whatever the server
+// makes of them.
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
-	var mu sync.Mutex // guards conns and res
-	dial := func(i int) {
-		c, err := r.dial(ctx, roles[i])
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			res.Refused++
-			if res.RefusedErr == "" {
-				res.RefusedErr = err.Error()
-			}
-			return
+	for i, ro := range roles {
+		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins, 1)) {
+			return conns // no observer: nobody would see the others join
 		}
-		conns[i] = c
-		res.Clients++
-		r.start(c, roles[i])
-	}
-	dial(0)
-	if conns[0] == nil || !waitCount(ctx, &r.joins, 1) {
-		return conns
-	}
-	parallel := r.cfg.DialParallel
-	if r.paced {
-		parallel = 1
-	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := 1; i < len(roles) && ctx.Err() == nil; i++ {
-		sem <- struct{}{}
-		if r.paced { // the previous dial is done (sem): res is ours to read
+		if i > 0 && r.paced {
 			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-			ok := waitCount(wctx, &r.joins, int64(res.Clients-r.cfg.DialParallel+1))
+			ok := waitCount(wctx, &r.joins, int64(res.Clients-dialParallel+1))
 			cancel()
 			if !ok {
 				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users
 				break
 			}
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			dial(i)
-		})
+		if ctx.Err() != nil {
+			break
+		}
+		c, err := r.dial(ctx, ro)
+		if err != nil {
+			res.Refused++
+			if res.RefusedErr == "" {
+				res.RefusedErr = err.Error()
+			}
+			continue
+		}
+		conns[i] = c
+		res.Clients++
+		r.start(c, ro)
 	}
-	wg.Wait()
-	res.Joined = waitCount(ctx, &r.joins, int64(res.Clients))
+	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins, int64(res.Clients))
 	return conns
 }
 
 func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if ro == stalled {
-		size := r.cfg.StalledRcvBuf
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = setRcvBuf(fd, size)
+				serr = setRcvBuf(fd, stalledRcvBuf)
 			})
 			return errors.Join(err, serr)
 		}

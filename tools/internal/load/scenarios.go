@@ -18,18 +18,13 @@ type IdleConfig struct {
 	Pid     int // the server's process, required
 	// Timeout bounds the run from the first dial: RSS is taken then at the
 	// latest, settled or not.
-	Timeout      time.Duration
-	DialParallel int
+	Timeout time.Duration
 	// Hold keeps the users connected this long after the measurement (to
 	// profile the server meanwhile).
 	Hold time.Duration
 	// Measured, if set, is called with the result before the hold (also
 	// when the server is gone).
 	Measured func(*IdleResult)
-	// Paced: dial at most DialParallel users ahead of their welcome (for
-	// a server that accepts slowly, such as ncat --chat); otherwise
-	// DialParallel dials run at once.
-	Paced bool
 }
 
 // IdleResult is what an idle run measured.
@@ -56,7 +51,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if cfg.Pid == 0 || cfg.Dialect == nil || cfg.Users < 1 {
 		return nil, errors.New("idle run needs a server pid, a dialect and users")
 	}
-	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Timeout: cfg.Timeout, DialParallel: cfg.DialParallel}
+	c := Config{Addr: cfg.Addr, Dialect: cfg.Dialect, Readers: 1, Timeout: cfg.Timeout}
 	c.defaults()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
@@ -66,7 +61,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if res.RSSBefore, err = proc.RSS(); err != nil {
 		return nil, fmt.Errorf("server process: %w", err)
 	}
-	r := newRun(c, cfg.Paced)
+	r := newRun(c, cfg.Dialect.SlowAccept)
 	conns := r.connect(ctx, users(cfg.Users), &res.Connected)
 	defer r.closeAll(conns)
 	res.JoinsSeen = int(r.joins.Load())
@@ -172,13 +167,12 @@ func Leave(ctx context.Context, cfg LeaveConfig) (*LeaveResult, error) {
 // the observer.
 func users(n int) []role { return append([]role{observer}, slices.Repeat([]role{drainer}, n-1)...) }
 
+// sleep waits for d, or until ctx ends (then it reports false).
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-time.After(d):
 		return true
 	}
 }

@@ -1,7 +1,9 @@
 package load
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,10 +41,10 @@ func TestRate(t *testing.T) {
 }
 
 func TestParseProc(t *testing.T) {
-	rss, err := parseRSS([]byte("Name:\tfinal\nVmPeak:\t  1 kB\nVmRSS:\t   11904 kB\nRssAnon:\t 5 kB\n"))
+	rss, err := parseRSS([]byte("10422 2976 1654 1351 0 8548 0\n"), 4096)
 	require.NoError(t, err)
-	assert.Equal(t, int64(11904*1024), rss)
-	_, err = parseRSS([]byte("Name:\tzombie\n"))
+	assert.Equal(t, int64(2976*4096), rss)
+	_, err = parseRSS([]byte("10422\n"), 4096)
 	assert.Error(t, err)
 
 	// Field 2 may hold spaces and parentheses; utime 150, stime 50 ticks.
@@ -59,6 +61,15 @@ func TestProcSelf(t *testing.T) {
 	rss, err := p.RSS()
 	require.NoError(t, err)
 	assert.Greater(t, rss, int64(1<<20))
+	// statm's resident pages are what VmRSS says, in kB (to within what
+	// changed between the two reads).
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	var kb int64
+	_, vmRSS, _ := strings.Cut(string(status), "VmRSS:")
+	_, err = fmt.Sscan(vmRSS, &kb)
+	require.NoError(t, err)
+	assert.InDelta(t, kb*1024, rss, 1<<20)
 	_, err = p.CPU()
 	assert.NoError(t, err)
 }
