@@ -23,14 +23,18 @@ type cursor struct {
 // once the stream has ended.
 func (c *cursor) unread() (string, <-chan struct{}, error) {
 	data, changed, err := c.s.Snapshot()
-	text := string(data)
+	var rest string
 	if c.view != nil {
-		text = c.view(data)
+		rest = c.view(data)[c.pos:]
+	} else {
+		rest = string(data[c.pos:])
 	}
 	if c.skip != nil {
-		c.pos += c.skip(text[c.pos:])
+		n := c.skip(rest)
+		c.pos += n
+		rest = rest[n:]
 	}
-	return text[c.pos:], changed, err
+	return rest, changed, err
 }
 
 // A verdict is what a check makes of the unread text.
