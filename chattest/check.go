@@ -263,7 +263,7 @@ func (c *Check) consoleNote(sc *script, r *result) {
 			want.WriteString(strings.Join(st.items, ""))
 		}
 	}
-	got := r.s.norm(r.s.console.stream.Bytes())
+	got := r.s.norm(r.s.console.s.Bytes())
 	if want.Len() > 0 && !strings.Contains(got, want.String()) {
 		fmt.Fprintf(c.Out, "  注：服务器控制台（不影响结果，调试输出随你加）：教程打印 %s，你的服务器打印 %s\n",
 			strconv.Quote(want.String()), strconv.Quote(got))
@@ -448,8 +448,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	if d.at >= len(steps) {
 		fmt.Fprintf(w, "%s→ 对话结束时：\n", indent)
 		for _, c := range r.s.order {
-			data, _, _ := c.stream.Snapshot()
-			if got := r.s.unread(&c.endpoint, data); got != "" {
+			if got, _, _ := c.unread(); got != "" {
 				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, strconv.Quote(got))
 			}
 		}
@@ -468,7 +467,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 		}
 		fmt.Fprintf(w, "%s  实际收到：%s\n", indent, got)
 		if c := r.s.clients[st.who]; st.verb == vSees && c != nil && strings.HasPrefix(d.want, d.got) {
-			if c.stream.Closed() != nil {
+			if c.s.Closed() != nil {
 				fmt.Fprintf(w, "%s  （然后连接被关闭了）\n", indent)
 			} else {
 				fmt.Fprintf(w, "%s  （之后 %v 内没有再收到别的）\n", indent, Patience)

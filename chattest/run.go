@@ -93,7 +93,7 @@ func newSession(t testing.TB, sc *script, start StartFunc, update bool) *session
 		s.serverExited = s.target.Program.Exited()
 	}
 	if s.target.Console != nil {
-		s.console = &endpoint{name: consoleName, stream: s.target.Console.s}
+		s.console = s.newEndpoint(consoleName, s.target.Console.s)
 	}
 	if _, port, err := net.SplitHostPort(s.target.Addr); err == nil {
 		s.ports[port] = consoleName
@@ -137,28 +137,29 @@ type difference struct {
 	want, got string // expected and received bytes, where a step compares them
 }
 
-// endpoint is one stream being read by the transcript, with how much of
-// it (after placeholders are put in) the steps have accounted for.
+// endpoint is one stream being read by the transcript: a cursor over its
+// text with placeholders put in, that passes over any copies of the
+// allowed filler at the front of what no step has accounted for yet.
 type endpoint struct {
-	name   string
-	stream *proc.Stream
-	pos    int
+	name string
+	cursor
 	filler string // bytes a "may see … any number of times" step lets through
 }
 
-// unread returns what ep received that no step has accounted for yet,
-// after skipping any copies of the allowed filler at the front.
-func (s *session) unread(ep *endpoint, data []byte) string {
-	got := s.norm(data)[ep.pos:]
-	for ep.filler != "" && strings.HasPrefix(got, ep.filler) {
-		got = got[len(ep.filler):]
-		ep.pos += len(ep.filler)
+func (s *session) newEndpoint(name string, stream *proc.Stream) *endpoint {
+	ep := &endpoint{name: name, cursor: cursor{s: stream, view: s.norm}}
+	ep.skip = func(rest string) int {
+		n := 0
+		for ep.filler != "" && strings.HasPrefix(rest[n:], ep.filler) {
+			n += len(ep.filler)
+		}
+		return n
 	}
-	return got
+	return ep
 }
 
 type client struct {
-	endpoint
+	*endpoint
 	conn *net.TCPConn
 }
 
@@ -200,7 +201,7 @@ func (s *session) endpoint(st *step) *endpoint {
 	if !ok {
 		s.fatalf(st, "%s has not connected", st.who)
 	}
-	return &c.endpoint
+	return c.endpoint
 }
 
 func (s *session) run() {
@@ -241,7 +242,7 @@ func (s *session) run() {
 			}
 		case vSeesNothing:
 			ep := s.endpoint(st)
-			if got := s.nothing(ep); got != "" {
+			if got := ep.nothing(); got != "" {
 				if !s.update {
 					s.diff.got = got
 					s.fatalf(st, "%s: expected nothing more, got %q", st.who, got)
@@ -283,7 +284,7 @@ func (s *session) exitedAfterFailure(failure string) bool {
 		return s.exited()
 	}
 	for _, c := range s.order {
-		if c.stream.Closed() != nil {
+		if c.s.Closed() != nil {
 			select {
 			case <-s.serverExited:
 			case <-time.After(time.Second):
@@ -341,7 +342,7 @@ func (s *session) connect(st *step) {
 	s.t.Cleanup(func() { _ = tcp.Close() })
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	s.ports[port] = st.who
-	c := &client{endpoint: endpoint{name: st.who, stream: proc.NewStream(tcp)}, conn: tcp}
+	c := &client{endpoint: s.newEndpoint(st.who, proc.NewStream(tcp)), conn: tcp}
 	s.clients[st.who] = c
 	s.order = append(s.order, c)
 }
@@ -355,9 +356,17 @@ func (s *session) sees(st *step) []*step {
 	if st.anyOrd {
 		want = strings.Join(st.items, "")
 	}
-	got, ok := s.await(ep, len(want), func(got string) bool { return !st.mayBecome(got) })
+	got, err := ep.wait(func(rest string) (int, verdict) {
+		switch {
+		case len(rest) >= len(want):
+			return 0, found
+		case !st.mayBecome(rest):
+			return 0, doubtful
+		}
+		return 0, waiting
+	})
 	arrived := got
-	if ok {
+	if err == nil {
 		got = got[:len(want)]
 		if !st.anyOrd && got == want || st.anyOrd && sameLines(got, st.items) {
 			ep.pos += len(want)
@@ -366,7 +375,7 @@ func (s *session) sees(st *step) []*step {
 		}
 	}
 	if s.update {
-		got := s.settle(ep)
+		got := ep.settle()
 		ep.pos += len(got)
 		if st.anyOrd {
 			return []*step{{verb: vSees, who: st.who, anyOrd: true, items: splitLines(got), changed: true}}
@@ -385,8 +394,8 @@ func (s *session) sees(st *step) []*step {
 		s.fatalf(st, "%s %s, in any order: mismatch (-want +got, sorted):\n%s", st.who, what,
 			cmp.Diff(sorted(st.items), sorted(splitLines(got))))
 	}
-	if !ok && strings.HasPrefix(want, got) {
-		s.fatalf(st, "%s %s: got only %q before %s (-want +got):\n%s", st.who, what, got, s.why(ep), cmp.Diff(want, got))
+	if err != nil && strings.HasPrefix(want, got) {
+		s.fatalf(st, "%s %s: got only %q before %v (-want +got):\n%s", st.who, what, got, err, cmp.Diff(want, got))
 	}
 	s.fatalf(st, "%s %s: mismatch (-want +got):\n%s", st.who, what, cmp.Diff(want, got))
 	return nil
@@ -413,90 +422,27 @@ func (st *step) mayBecome(got string) bool {
 	return true
 }
 
-// why says what ended a wait that came up short.
-func (s *session) why(ep *endpoint) string {
-	if err := ep.stream.Closed(); err != nil {
-		return fmt.Sprintf("the stream ended (%v)", err)
-	}
-	return fmt.Sprintf("waiting %v", Patience)
-}
-
-// await waits until at least n unread bytes are there (true), or the
-// stream ends, Patience runs out, or wrong(pending) holds and the stream
-// has been quiet for a moment (false). It returns the unread bytes.
-func (s *session) await(ep *endpoint, n int, wrong func(string) bool) (string, bool) {
-	deadline := time.NewTimer(Patience)
-	defer deadline.Stop()
-	for {
-		data, changed, err := ep.stream.Snapshot()
-		got := s.unread(ep, data)
-		if len(got) >= n {
-			return got, true
+// settle waits for the first byte (up to Patience), then until the
+// stream has been silent for a moment, and returns everything unread.
+func (ep *endpoint) settle() string {
+	got, _ := ep.wait(func(rest string) (int, verdict) {
+		if rest == "" {
+			return 0, waiting
 		}
-		if err != nil {
-			return got, false
-		}
-		var quiet <-chan time.Time
-		if wrong(got) {
-			quiet = time.After(settle)
-		}
-		select {
-		case <-changed:
-		case <-quiet:
-			return got, false
-		case <-deadline.C:
-			return got, false
-		}
-	}
-}
-
-// settle waits for the first byte (up to Patience), then until the stream
-// has been silent for a moment, and returns everything unread.
-func (s *session) settle(ep *endpoint) string {
-	deadline := time.Now().Add(Patience)
-	for {
-		data, changed, err := ep.stream.Snapshot()
-		got := s.unread(ep, data)
-		wait := settle
-		if got == "" {
-			wait = time.Until(deadline)
-		}
-		if err != nil || wait <= 0 {
-			return got
-		}
-		select {
-		case <-changed:
-		case <-time.After(wait):
-			return got
-		}
-	}
-}
-
-// nothing waits Quiet and returns any bytes that arrived unread.
-func (s *session) nothing(ep *endpoint) string {
-	time.Sleep(Quiet)
-	data, _, _ := ep.stream.Snapshot()
-	return s.unread(ep, data)
+		return 0, doubtful
+	})
+	return got
 }
 
 func (s *session) disconnected(st *step) {
 	s.t.Helper()
-	c := s.client(st)
-	deadline := time.After(Patience)
-	for {
-		data, changed, err := c.stream.Snapshot()
-		if got := s.unread(&c.endpoint, data); got != "" {
-			s.diff.got = got
-			s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
-		}
-		if err != nil {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			s.fatalf(st, "%s is still connected after %v", st.who, Patience)
-		}
+	got, err := s.client(st).ended()
+	if err != nil {
+		s.fatalf(st, "%s is still connected after %v", st.who, Patience)
+	}
+	if got != "" {
+		s.diff.got = got
+		s.fatalf(st, "%s: unread bytes before the end of the connection: %q", st.who, got)
 	}
 }
 
@@ -514,8 +460,7 @@ func (s *session) crashes(st *step) {
 	if s.clientsOnly {
 		return
 	}
-	got, _ := s.await(s.console, 1<<30, func(string) bool { return false }) // until the pipe closes
-	s.console.pos += len(got)
+	got, _ := s.console.toEnd() // until the pipe closes
 	if strings.HasPrefix(got, st.text) && st.text != "" {
 		return
 	}
@@ -534,7 +479,7 @@ func (s *session) finalCheck() {
 	s.t.Helper()
 	eps := make([]*endpoint, 0, len(s.order)+1)
 	for _, c := range s.order {
-		eps = append(eps, &c.endpoint)
+		eps = append(eps, c.endpoint)
 	}
 	if s.console != nil && !s.clientsOnly {
 		eps = append(eps, s.console)
@@ -543,8 +488,7 @@ func (s *session) finalCheck() {
 	time.Sleep(Quiet)
 	var msgs []string
 	for _, ep := range eps {
-		data, _, _ := ep.stream.Snapshot()
-		if got := s.unread(ep, data); got != "" {
+		if got, _, _ := ep.unread(); got != "" {
 			if s.update {
 				ep.pos += len(got)
 				s.sc.steps = append(s.sc.steps, seesSteps(ep.name, got)...)

@@ -1,11 +1,10 @@
 package chattest
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -19,68 +18,47 @@ import (
 // the program does not fix how the two interleave.
 type Watch struct {
 	name string // for messages
-	s    *proc.Stream
-	pos  int // bytes of s already accounted for
+	cursor
 }
 
 // NewWatch reads s from its start; name says whose stream it is in
 // failure messages.
 func NewWatch(name string, s *proc.Stream) *Watch {
-	return &Watch{name: name, s: s}
+	return &Watch{name: name, cursor: cursor{s: s}}
 }
 
 // Fork returns another Watch of the same stream, from the same place.
 func (w *Watch) Fork(name string) *Watch {
-	return &Watch{name: name, s: w.s, pos: w.pos}
-}
-
-// unread returns the bytes that have arrived after the watch's place.
-func (w *Watch) unread() string {
-	data, _, _ := w.s.Snapshot()
-	return string(data[w.pos:])
+	return &Watch{name: name, cursor: w.cursor}
 }
 
 // Skip moves the watch's place past every byte that has arrived and
 // returns them.
 func (w *Watch) Skip() string {
-	rest := w.unread()
+	rest, _, _ := w.unread()
 	w.pos += len(rest)
 	return rest
 }
 
-// wait calls done on the unread bytes until it reports how many of them
-// it accounts for (ok), the stream ends, or Patience runs out.
-func (w *Watch) wait(done func(rest []byte) (n int, ok bool)) error {
-	deadline := time.NewTimer(Patience)
-	defer deadline.Stop()
-	for {
-		data, changed, err := w.s.Snapshot()
-		if n, ok := done(data[w.pos:]); ok {
-			w.pos += n
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("the stream ended (%v); unread: %q", err, data[w.pos:])
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return fmt.Errorf("nothing matched within %v; unread: %q", Patience, w.unread())
-		}
+// wait is cursor.wait, with what was left unread in its error.
+func (w *Watch) wait(check func(rest string) (int, verdict)) error {
+	if rest, err := w.cursor.wait(check); err != nil {
+		return fmt.Errorf("%v; unread: %q", err, rest)
 	}
+	return nil
 }
 
 // Expect waits until text arrives after the watch's place, moves past it,
 // and returns the bytes before it that it skipped.
 func (w *Watch) Expect(t testing.TB, text string) (skipped string) {
 	t.Helper()
-	err := w.wait(func(rest []byte) (int, bool) {
-		i := bytes.Index(rest, []byte(text))
+	err := w.wait(func(rest string) (int, verdict) {
+		i := strings.Index(rest, text)
 		if i < 0 {
-			return 0, false
+			return 0, waiting
 		}
-		skipped = string(rest[:i])
-		return i + len(text), true
+		skipped = rest[:i]
+		return i + len(text), found
 	})
 	if err != nil {
 		t.Fatalf("%s: waiting for %q: %v", w.name, text, err)
@@ -94,16 +72,16 @@ func (w *Watch) Expect(t testing.TB, text string) (skipped string) {
 // last of them.
 func (w *Watch) ExpectAll(t testing.TB, texts ...string) {
 	t.Helper()
-	err := w.wait(func(rest []byte) (int, bool) {
+	err := w.wait(func(rest string) (int, verdict) {
 		end := 0
 		for _, text := range texts {
-			i := bytes.Index(rest, []byte(text))
+			i := strings.Index(rest, text)
 			if i < 0 {
-				return 0, false
+				return 0, waiting
 			}
 			end = max(end, i+len(text))
 		}
-		return end, true
+		return end, found
 	})
 	if err != nil {
 		t.Fatalf("%s: waiting for all of %q: %v", w.name, texts, err)
@@ -114,13 +92,13 @@ func (w *Watch) ExpectAll(t testing.TB, texts ...string) {
 func (w *Watch) Line(t testing.TB) string {
 	t.Helper()
 	var line string
-	err := w.wait(func(rest []byte) (int, bool) {
-		i := bytes.IndexByte(rest, '\n')
+	err := w.wait(func(rest string) (int, verdict) {
+		i := strings.IndexByte(rest, '\n')
 		if i < 0 {
-			return 0, false
+			return 0, waiting
 		}
-		line = string(rest[:i+1])
-		return i + 1, true
+		line = rest[:i+1]
+		return i + 1, found
 	})
 	if err != nil {
 		t.Fatalf("%s: waiting for a line: %v", w.name, err)
@@ -132,10 +110,13 @@ func (w *Watch) Line(t testing.TB) string {
 func (w *Watch) Next(t testing.TB, text string) {
 	t.Helper()
 	var got string
-	err := w.wait(func(rest []byte) (int, bool) {
-		got = string(rest[:min(len(rest), len(text))])
+	err := w.wait(func(rest string) (int, verdict) {
+		got = rest[:min(len(rest), len(text))]
 		// Stop at the first wrong byte: more bytes cannot make it right.
-		return len(got), len(got) == len(text) || !bytes.HasPrefix([]byte(text), []byte(got))
+		if len(got) == len(text) || !strings.HasPrefix(text, got) {
+			return len(got), found
+		}
+		return 0, waiting
 	})
 	if err != nil {
 		t.Fatalf("%s: waiting for %q: %v", w.name, text, err)
@@ -155,12 +136,12 @@ func (w *Watch) NextLines(t testing.TB, lines ...string) {
 		n += len(l)
 	}
 	var got string
-	err := w.wait(func(rest []byte) (int, bool) {
+	err := w.wait(func(rest string) (int, verdict) {
 		if len(rest) < n {
-			return 0, false
+			return 0, waiting
 		}
-		got = string(rest[:n])
-		return n, true
+		got = rest[:n]
+		return n, found
 	})
 	if err != nil {
 		t.Fatalf("%s: waiting for %q: %v", w.name, lines, err)
@@ -173,8 +154,7 @@ func (w *Watch) NextLines(t testing.TB, lines ...string) {
 // Nothing fails if any byte arrives after the watch's place within [Quiet].
 func (w *Watch) Nothing(t testing.TB) {
 	t.Helper()
-	time.Sleep(Quiet)
-	if rest := w.unread(); rest != "" {
+	if rest := w.nothing(); rest != "" {
 		t.Fatalf("%s: expected nothing more, got %q", w.name, rest)
 	}
 }
@@ -184,11 +164,7 @@ func (w *Watch) Nothing(t testing.TB) {
 // that the watch has not accounted for.
 func (w *Watch) Ended(t testing.TB) {
 	t.Helper()
-	var rest string
-	err := w.wait(func(r []byte) (int, bool) {
-		rest = string(r)
-		return 0, rest != "" || w.s.Closed() != nil
-	})
+	rest, err := w.ended()
 	if err != nil {
 		t.Fatalf("%s: waiting for the end: %v", w.name, err)
 	}
@@ -201,11 +177,7 @@ func (w *Watch) Ended(t testing.TB) {
 // every byte after the watch's place, moving past them.
 func (w *Watch) ReadToEnd(t testing.TB) string {
 	t.Helper()
-	var rest string
-	err := w.wait(func(r []byte) (int, bool) {
-		rest = string(r)
-		return len(r), w.s.Closed() != nil
-	})
+	rest, err := w.toEnd()
 	if err != nil {
 		t.Fatalf("%s: waiting for the end: %v", w.name, err)
 	}
