@@ -485,10 +485,8 @@ func TestKnownBugServerGoneNotNoticed(t *testing.T) {
 
 func TestNoServer(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proc.FreeAddr() // nothing listens there
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close()) // now nothing listens there
 	host, port, _ := net.SplitHostPort(addr)
 	p := chattest.StartProgram(t, clientCommand("-ip", host, "-port", port))
 	out := chattest.NewWatch("client", p.Out)
