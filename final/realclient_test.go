@@ -23,12 +23,7 @@ import (
 // a later 「我们的会面」 (面 holds 0x9d, telnet's escape ^]) arrives whole.
 func TestRealTelnetChinese(t *testing.T) {
 	t.Parallel()
-	addr := startChild(t).Addr
-	alice := terminal.Telnet(t, addr)
-	alice.WaitFor(t, "已上线")
-	bob := terminal.Nc(t, addr)
-	alice.WaitUntil(t, "bob online", func(s string) bool { return strings.Count(s, "已上线") == 2 })
-	bob.WaitFor(t, "已上线")
+	alice, bob := telnetAndNc(t)
 
 	alice.Line(t, "rename 小明")
 	alice.WaitFor(t, "用户名已修改为：小明")
@@ -48,12 +43,7 @@ func TestRealTelnetChinese(t *testing.T) {
 // session the user is told, in one line, and the retyped line arrives.
 func TestRealTelnetDamagedLine(t *testing.T) {
 	t.Parallel()
-	addr := startChild(t).Addr
-	alice := terminal.Telnet(t, addr)
-	alice.WaitFor(t, "已上线")
-	bob := terminal.Nc(t, addr)
-	bob.WaitFor(t, "已上线")
-	alice.WaitUntil(t, "bob online", func(s string) bool { return strings.Count(s, "已上线") == 2 })
+	alice, bob := telnetAndNc(t)
 
 	alice.Line(t, "我们的会面")
 	alice.WaitFor(t, "telnet>")
@@ -71,11 +61,7 @@ func TestRealTelnetDamagedLine(t *testing.T) {
 // until the server answers. final answers, so the next message shows.
 func TestRealTelnetCtrlC(t *testing.T) {
 	t.Parallel()
-	addr := startChild(t).Addr
-	alice := terminal.Telnet(t, addr)
-	alice.WaitFor(t, "已上线")
-	bob := terminal.Nc(t, addr)
-	bob.WaitFor(t, "已上线")
+	alice, bob := telnetAndNc(t)
 	alice.Type(t, "half a li"+terminal.CtrlC)
 	alice.Line(t, "after ctrl-c")
 	bob.WaitFor(t, ": after ctrl-c")
@@ -90,11 +76,7 @@ func TestRealTelnetCtrlC(t *testing.T) {
 // line.
 func TestRealTelnetCharacterMode(t *testing.T) {
 	t.Parallel()
-	addr := startChild(t).Addr
-	alice := terminal.Telnet(t, addr)
-	alice.WaitFor(t, "已上线")
-	bob := terminal.Nc(t, addr)
-	bob.WaitFor(t, "已上线")
+	alice, bob := telnetAndNc(t)
 
 	// "toggle options" makes telnet show the negotiation on the screen:
 	// the keys are typed once final has agreed to echo.
@@ -132,6 +114,18 @@ func TestRealTelnetCharacterMode(t *testing.T) {
 	}
 	t.Logf("alice's screen (telnet, character mode):\n%s", screen)
 	t.Logf("bob's screen (nc):\n%s", bob.Screen())
+}
+
+// telnetAndNc starts a final with alice in the real telnet and bob in nc,
+// both online, and alice having seen bob join.
+func telnetAndNc(t *testing.T) (alice, bob *terminal.Terminal) {
+	addr := startChild(t).Addr
+	alice = terminal.Telnet(t, addr)
+	alice.WaitFor(t, "已上线")
+	bob = terminal.Nc(t, addr)
+	bob.WaitFor(t, "已上线")
+	alice.WaitUntil(t, "bob online", func(s string) bool { return strings.Count(s, "已上线") == 2 })
+	return alice, bob
 }
 
 // lastLine returns the last line of a screen.
