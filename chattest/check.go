@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // A learner checks their own chapter with the chapter's transcripts:
@@ -449,7 +450,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 		fmt.Fprintf(w, "%s→ 对话结束时：\n", indent)
 		for _, c := range r.s.order {
 			if got, _, _ := c.unread(); got != "" {
-				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, strconv.Quote(got))
+				fmt.Fprintf(w, "%s  %s 还收到了对话记录里没有的内容：%s\n", indent, c.name, quoteRuns(got))
 			}
 		}
 		return
@@ -458,10 +459,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	fmt.Fprintf(w, "%s→ 第 %d 行：%s\n", indent, st.line, say(st))
 	switch {
 	case st.verb == vSees || st.verb == vSeesNothing:
-		got := strconv.Quote(d.got)
-		if len(d.got) > 300 {
-			got = strconv.Quote(d.got[:300]) + "……"
-		}
+		got := quoteRuns(d.got)
 		if d.got == "" {
 			got = "什么也没有"
 		}
@@ -476,7 +474,7 @@ func (r *result) report(w io.Writer, indent string, context int) {
 	case st.verb == vDisconnected && strings.Contains(r.failure, "still connected"):
 		fmt.Fprintf(w, "%s  实际：%v 之后连接还在\n", indent, Patience)
 	case st.verb == vDisconnected:
-		fmt.Fprintf(w, "%s  实际：断开之前还收到了 %s\n", indent, strconv.Quote(d.got))
+		fmt.Fprintf(w, "%s  实际：断开之前还收到了 %s\n", indent, quoteRuns(d.got))
 	case st.verb == vCrashes:
 		fmt.Fprintf(w, "%s  实际：%v 之后服务器还在运行\n", indent, Patience)
 	default:
@@ -534,6 +532,43 @@ func say(st *step) string {
 		return "（等 " + st.wait.String() + "）"
 	}
 	return st.raw
+}
+
+// quoteRuns quotes what a client received for a report: a run of equal
+// lines is quoted once with its count ("\n" ×299), so that a flood of
+// blank lines reads as one, and past maxQuoted bytes the rest is "……".
+func quoteRuns(got string) string {
+	const maxQuoted = 300
+	var b strings.Builder
+	for got != "" && b.Len() < maxQuoted {
+		line, _, _ := strings.Cut(got, "\n")
+		line = got[:min(len(got), len(line)+1)] // with its newline, if it has one
+		n := 1
+		for strings.HasPrefix(got[n*len(line):], line) {
+			n++
+		}
+		if b.Len() > 0 {
+			b.WriteString(" + ")
+		}
+		if len(line) > maxQuoted { // one long line: its start
+			cut := maxQuoted
+			for cut > 0 && !utf8.RuneStart(line[cut]) {
+				cut--
+			}
+			b.WriteString(strconv.Quote(line[:cut]))
+			got = got[cut:]
+			break
+		}
+		b.WriteString(strconv.Quote(line))
+		if n > 1 {
+			fmt.Fprintf(&b, " ×%d", n)
+		}
+		got = got[n*len(line):]
+	}
+	if got != "" {
+		b.WriteString("……")
+	}
+	return b.String()
 }
 
 // lastLine returns the gist of a runner message, without its file:line.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,4 +115,18 @@ alice sees "xy\n"
 	// 3): a difference there is no known bug.
 	assert.Equal(t, 3, c.sharedWithFix(chapter, "known-bug-crlf.txt"))
 	assert.Equal(t, 3, (&Check{}).sharedWithFix(chapter, "known-bug-crlf.txt"), "without final: up to the first typed text")
+}
+
+// A report quotes a run of equal lines once, with its count, and stops
+// at about 300 bytes.
+func TestQuoteRuns(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{"你被踢了！\n" + strings.Repeat("\n", 299), `"你被踢了！\n" + "\n" ×299`},
+		{"a\nb\nb\nc", `"a\n" + "b\n" ×2 + "c"`},
+		{"x\nx", `"x\n" + "x"`},
+		{strings.Repeat("好", 200) + "\n", `"` + strings.Repeat("好", 100) + `"……`},
+		{strings.Repeat("line\n", 1000) + "tail\n", `"line\n" ×1000 + "tail\n"`},
+	} {
+		assert.Equal(t, c.want, quoteRuns(c.got), "%q", c.got)
+	}
 }
