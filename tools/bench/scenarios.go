@@ -134,12 +134,10 @@ func (rep *report) on(k kind, sc string, maxUsers int, measure func(ss []*proc.S
 func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, instances ...[]string) (res *load.Result) {
 	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, func(ss []*proc.Server) (err error) {
 		cfg.Addr, cfg.Dialect = ss[0].Addr, k.dialect
-		for i, s := range ss {
-			cfg.Pids = append(cfg.Pids, s.Pid())
-			if i > 0 {
-				cfg.Also = append(cfg.Also, s.Addr)
-			}
+		for _, s := range ss {
+			cfg.Also, cfg.Pids = append(cfg.Also, s.Addr), append(cfg.Pids, s.Pid())
 		}
+		cfg.Also = cfg.Also[1:] // the instances after the first
 		if k.name == "ch08" {
 			cfg.KeepAlive = keepAlive
 		}

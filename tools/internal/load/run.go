@@ -122,7 +122,7 @@ type role int
 
 const (
 	observer role = iota // reads and parses every line, timestamps, acks senders, counts joins
-	witness              // a reader on another instance that counts joins too
+	witness              // a reader on another instance (Config.Also) that counts joins too
 	reader               // reads and parses every line
 	drainer              // reads and discards
 	sender               // sends lines, discards what it gets
@@ -148,8 +148,7 @@ type run struct {
 	base  time.Time // times below are nanoseconds since base
 	total int       // lines per reader: Senders × Lines
 
-	joins        atomic.Int64 // seen by the observer
-	witnessed    atomic.Int64 // seen by the witnesses
+	joins        [witness + 1]atomic.Int64 // joins seen, by role: the observer's, the witnesses' together
 	delivered    atomic.Int64
 	corrupt      atomic.Int64
 	duplicates   atomic.Int64
@@ -243,12 +242,12 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 	addrs := append([]string{r.cfg.Addr}, r.cfg.Also...)
 	witnesses, witnessed := int64(0), int64(0) // witnesses so far, and the joins they should see
 	for i, ro := range roles {
-		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins, 1)) {
+		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins[observer], 1)) {
 			return conns // no observer: nobody would see the others join
 		}
 		if i > 0 && r.paced {
 			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-			ok := waitCount(wctx, &r.joins, int64(res.Clients-dialParallel+1))
+			ok := waitCount(wctx, &r.joins[observer], int64(res.Clients-dialParallel+1))
 			cancel()
 			if !ok {
 				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users
@@ -277,11 +276,11 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 		// and those of everyone dialled after it (a cluster delivers each
 		// in the chat's one order, so one dialled at the same time might
 		// come first, unseen).
-		if ro == witness && !waitCount(ctx, &r.witnessed, witnessed) {
+		if ro == witness && !waitCount(ctx, &r.joins[witness], witnessed) {
 			break
 		}
 	}
-	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins, int64(res.Clients)) && waitCount(ctx, &r.witnessed, witnessed)
+	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins[observer], int64(res.Clients)) && waitCount(ctx, &r.joins[witness], witnessed)
 	return conns
 }
 
@@ -408,12 +407,8 @@ func storeMax(v *atomic.Int64, n int64) {
 func (r *run) handle(line []byte, parser *Parser, got []bool, ro role, now int64) bool {
 	p := parser.Parse(line)
 	if !p.OK {
-		if ro != reader && r.cfg.Dialect.Joined(string(line)) {
-			if ro == observer {
-				r.joins.Add(1)
-			} else {
-				r.witnessed.Add(1)
-			}
+		if ro <= witness && r.cfg.Dialect.Joined(string(line)) {
+			r.joins[ro].Add(1)
 		}
 		return false
 	}
