@@ -34,7 +34,7 @@ func TestResultsFile(t *testing.T) {
 				idle: &load.IdleResult{Connected: load.Connected{Clients: 5000}, JoinsSeen: 200, RSSAfter: 50 << 20}, leave: &load.LeaveResult{Connected: load.Connected{Clients: 100}, Spoke: true, CPU: 3 * time.Second}},
 			"final": {fan: fan(400000, true), fanBurst: fan(3000000, true), plain: fan(500000, true), withStalled: &load.Result{Expected: 100, Delivered: 100, Rate: 450000, StalledDropped: 1},
 				cluster: [2]*load.Result{{Expected: 100, Delivered: 100, Rate: 200000, P50: 5 * time.Millisecond, P99: 20 * time.Millisecond, Latencies: 10, CPU: 1500 * time.Millisecond}, nil},
-				idle: &load.IdleResult{Connected: load.Connected{Clients: 5000}, JoinsSeen: 5000, Settled: true, RSSAfter: 80 << 20}, leave: &load.LeaveResult{Connected: load.Connected{Clients: 100}, Spoke: true}},
+				idle:    &load.IdleResult{Connected: load.Connected{Clients: 5000}, JoinsSeen: 5000, Settled: true, RSSAfter: 80 << 20}, leave: &load.LeaveResult{Connected: load.Connected{Clients: 100}, Spoke: true}},
 		},
 	}
 	printed := rep.results().Markdown()
