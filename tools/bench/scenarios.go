@@ -161,7 +161,7 @@ func (rep *report) cluster(ctx context.Context, k kind, name string, cfg load.Co
 	nats, err := proc.FreeAddr()
 	dir, err2 := os.MkdirTemp(rep.tmp, "nats-")
 	if err = errors.Join(err, err2); err != nil {
-		rep.out[k.name].notes = append(rep.out[k.name].notes, fmt.Sprintf("scenario %s did not run: %s", name, err))
+		rep.out[k.name].notes = append(rep.out[k.name].notes, fmt.Sprintf("%s, scenario %s did not run: %s", k.name, name, err))
 		return nil
 	}
 	return rep.fanout(ctx, k, name, cfg, []string{"-nats-listen", nats, "-nats-dir", dir}, []string{"-nats", "nats://" + nats})
