@@ -83,7 +83,7 @@ func run(ctx context.Context, p params, isQuick bool, only, resultsFile string) 
 	}
 	kinds = slices.DeleteFunc(kinds, func(k kind) bool { return !slices.Contains(strings.Split(only, ","), k.name) })
 	started := time.Now()
-	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root)}
+	rep := &report{params: p, quick: isQuick, kinds: kinds, when: started.UTC(), version: sourceVersion(ctx, root), tmp: dir}
 	if err := rep.runAll(ctx); err != nil {
 		return err
 	}

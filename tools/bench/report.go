@@ -38,6 +38,7 @@ func (rep *report) results() *benchfmt.Results {
 			float64(p.stalled.Senders*p.stalled.Lines*(p.stalled.Size+1))/1e6, p.idleUsers, p.leaveUsers, p.leaveWindow, p.leaveAfter),
 		Machine: rep.machine,
 		Chart:   rep.chart(),
+		Cluster: rep.clusterTable(),
 	}
 	for _, k := range rep.kinds {
 		res.Servers = append(res.Servers, k.name)
@@ -106,13 +107,7 @@ func (rep *report) measures() []measure {
 					return get(f).Complete(), true
 				}},
 			measure{name: "every reader got every line, intact and attributed", cell: func(o *outcome) cell { return completeness(get(o)) }},
-			measure{name: "observer latency p50 / p99", cell: func(o *outcome) cell {
-				r := get(o)
-				if r == nil || r.Latencies == 0 {
-					return none()
-				}
-				return fig(fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50))
-			}},
+			measure{name: "observer latency p50 / p99", cell: func(o *outcome) cell { return latency(get(o)) }},
 			measure{name: "connect time (all welcomed)", cell: func(o *outcome) cell {
 				r := get(o)
 				if r == nil {
@@ -190,6 +185,53 @@ func (rep *report) measures() []measure {
 	)
 }
 
+// clusterTable is scenario 5's table: final on one instance and on two joined
+// through NATS, each mode's pair run back to back, and what the NATS hop
+// adds, derived from the two runs as tools/README.md explains.
+func (rep *report) clusterTable() *benchfmt.Table {
+	o, p := rep.out["final"], rep.params.fan
+	if o == nil || o.cluster == [2]*load.Result{} {
+		return nil
+	}
+	t := &benchfmt.Table{
+		Title:   "Scenario 5, a cluster: scenario 1's fan-out with its connections spread over two finals joined through NATS (the first runs the embedded NATS server with `-nats-listen`, the second joins it with `-nats`), against one final; each pair runs back to back.",
+		Columns: []string{"场景 scenario", "指标 measure", "final, one instance", "final, two instances (NATS)", "two/one"},
+	}
+	for i, one := range []*load.Result{o.fan, o.fanBurst} {
+		two := o.cluster[i]
+		row := func(measure string, c func(*load.Result) cell, withRatio bool) []string {
+			a, b, ratio := c(one), c(two), ""
+			if withRatio && a.Num != nil && b.Num != nil && *a.Num != 0 {
+				ratio = fmt.Sprintf("%.2f×", *b.Num / *a.Num)
+			}
+			return []string{"", measure, a.Text, b.Text, ratio}
+		}
+		rows := [][]string{
+			row("deliveries/s", rateCell, true),
+			row("every reader got every line, intact and attributed", completeness, false),
+			row("observer latency p50 / p99", latency, true),
+			row("server CPU per delivery (both instances, NATS included)", cpuPerDelivery, true),
+			{"", "what the NATS hop adds per delivery: wall time (1/rate) / server CPU", "", "–", ""},
+			{"", fmt.Sprintf("what it adds per line (%d deliveries): server CPU / observer p50", p.Readers), "", "–", ""},
+		}
+		rows[0][0] = fmt.Sprintf("5 cluster, %s (%d readers, %d×%d lines)", []string{"lockstep", "burst"}[i], p.Readers, p.Senders, p.Lines)
+		if one != nil && two != nil && one.Rate > 0 && two.Rate > 0 {
+			cpu := cpuPer(two) - cpuPer(one) // µs per delivery
+			rows[4][3] = fmt.Sprintf("%+.2f µs / %+.2f µs", 1e6/two.Rate-1e6/one.Rate, cpu)
+			rows[5][3] = fmt.Sprintf("%+.0f µs / %+.1f ms", cpu*float64(p.Readers), float64(two.P50-one.P50)/1e6)
+		}
+		t.Rows = append(t.Rows, rows...)
+	}
+	return t
+}
+
+func latency(r *load.Result) cell {
+	if r == nil || r.Latencies == 0 {
+		return none()
+	}
+	return fig(fmt.Sprintf("%s / %s", ms(r.P50), ms(r.P99)), float64(r.P50))
+}
+
 func rateCell(r *load.Result) cell {
 	if r == nil {
 		return none()
@@ -204,9 +246,11 @@ func cpuPerDelivery(r *load.Result) cell {
 	if r == nil || r.Delivered == 0 {
 		return none()
 	}
-	us := r.CPU.Seconds() * 1e6 / float64(r.Delivered)
-	return fig(fmt.Sprintf("%.2f µs", us), us)
+	return fig(fmt.Sprintf("%.2f µs", cpuPer(r)), cpuPer(r))
 }
+
+// cpuPer is the server's CPU time per delivery, in µs.
+func cpuPer(r *load.Result) float64 { return r.CPU.Seconds() * 1e6 / float64(r.Delivered) }
 
 func completeness(r *load.Result) cell {
 	if r == nil {
@@ -310,7 +354,7 @@ func (rep *report) notes() []string {
 	for _, k := range rep.kinds {
 		n, o := k.name, rep.out[k.name]
 		notes = append(notes, o.notes...)
-		for _, r := range []*load.Result{o.fan, o.fanBurst, o.plain, o.withStalled} {
+		for _, r := range []*load.Result{o.fan, o.fanBurst, o.plain, o.withStalled, o.cluster[0], o.cluster[1]} {
 			if r != nil && r.SendErr != "" {
 				notes = append(notes, fmt.Sprintf("%s: a sender got `%s`", n, r.SendErr))
 				break

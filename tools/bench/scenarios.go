@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 // outcome is one server's part of a scenario.
 type outcome struct {
 	fan, fanBurst      *load.Result
+	cluster            [2]*load.Result // final only: the fan-out over two instances, lockstep and burst
 	plain, withStalled *load.Result
 	idle               *load.IdleResult
 	leave              *load.LeaveResult
@@ -31,6 +34,7 @@ type report struct {
 	took    time.Duration
 	machine string
 	version string              // of the servers' source
+	tmp     string              // the run's temporary directory (NATS data of the clusters)
 	out     map[string]*outcome // by kind name
 }
 
@@ -57,10 +61,14 @@ func (rep *report) runAll(ctx context.Context) error {
 	for _, k := range rep.kinds {
 		o := &outcome{}
 		rep.out[k.name] = o
+		// final's cluster runs right after its one-instance run of the
+		// same scenario, so that the two compare on the same machine load.
 		fan := p.fan
-		o.fan = rep.fanout(ctx, k, "1 lockstep", fan, nil)
+		o.fan = rep.fanout(ctx, k, "1 lockstep", fan)
+		o.cluster[0] = rep.cluster(ctx, k, "5 lockstep", fan)
 		fan.Mode = load.Burst
-		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan, nil)
+		o.fanBurst = rep.fanout(ctx, k, "1 burst", fan)
+		o.cluster[1] = rep.cluster(ctx, k, "5 burst", fan)
 		st := p.stalled
 		if k.name == "ncat" {
 			st.Timeout = ncatStalled
@@ -84,22 +92,36 @@ func (rep *report) runAll(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// on runs scenario sc against a fresh server of kind k, started for
-// maxUsers users with final's extra flags, and notes what kept the
-// scenario from running and whether the server ended by itself.
-func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure func(s *proc.Server) error) {
+// on runs scenario sc against fresh servers of kind k, one per instance
+// (each instance is final's extra flags; none: one server as it comes),
+// each started for maxUsers users, and notes what kept the scenario from
+// running and whether a server ended by itself.
+func (rep *report) on(k kind, sc string, maxUsers int, measure func(ss []*proc.Server) error, instances ...[]string) {
 	o := rep.out[k.name]
-	// A crash note needs only the goroutine that crashed.
-	s, err := proc.Serve(func(addr string) *exec.Cmd {
-		cmd := k.command(addr, maxUsers, extra)
-		cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
-		return cmd
-	}, k.ready, 10*time.Second)
-	if err == nil {
+	if len(instances) == 0 {
+		instances = [][]string{nil}
+	}
+	var ss []*proc.Server
+	var err error
+	for _, extra := range instances {
+		var s *proc.Server
+		// A crash note needs only the goroutine that crashed.
+		if s, err = proc.Serve(func(addr string) *exec.Cmd {
+			cmd := k.command(addr, maxUsers, extra)
+			cmd.Env = append(cmd.Environ(), "GOTRACEBACK=single")
+			return cmd
+		}, k.ready, 10*time.Second); err != nil {
+			break
+		}
 		defer s.Kill() // the measurement is over: no need to wait for a clean exit
-		err = measure(s)
-		if how := crashed(s); how != "" {
-			o.notes = append(o.notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", k.name, sc, how))
+		ss = append(ss, s)
+	}
+	if err == nil {
+		err = measure(ss)
+		for _, s := range ss {
+			if how := crashed(s); how != "" {
+				o.notes = append(o.notes, fmt.Sprintf("%s ended by itself during scenario %s: `%s`", k.name, sc, how))
+			}
 		}
 	}
 	if err != nil {
@@ -107,10 +129,15 @@ func (rep *report) on(k kind, sc string, maxUsers int, extra []string, measure f
 	}
 }
 
-// fanout runs one fan-out scenario, final with the extra flags.
-func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, extra []string) (res *load.Result) {
-	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, extra, func(s *proc.Server) (err error) {
-		cfg.Addr, cfg.Dialect, cfg.Pid = s.Addr, k.dialect, s.Pid()
+// fanout runs one fan-out scenario against the instances (see on), its
+// connections spread over them.
+func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Config, instances ...[]string) (res *load.Result) {
+	rep.on(k, name, cfg.Readers+cfg.Senders+cfg.Stalled+10, func(ss []*proc.Server) (err error) {
+		cfg.Addr, cfg.Dialect = ss[0].Addr, k.dialect
+		for _, s := range ss {
+			cfg.Also, cfg.Pids = append(cfg.Also, s.Addr), append(cfg.Pids, s.Pid())
+		}
+		cfg.Also = cfg.Also[1:] // the instances after the first
 		if k.name == "ch08" {
 			cfg.KeepAlive = keepAlive
 		}
@@ -119,15 +146,32 @@ func (rep *report) fanout(ctx context.Context, k kind, name string, cfg load.Con
 				k.name, name, res.Rate, res.Complete(), res.Stalled, res.TimedOut)
 		}
 		return err
-	})
+	}, instances...)
 	return res
+}
+
+// cluster runs a fan-out scenario against two instances of final joined
+// through NATS, started as a learner would: the first runs the embedded
+// NATS server (-nats-listen, its data in the run's temporary directory),
+// the second joins it (-nats).
+func (rep *report) cluster(ctx context.Context, k kind, name string, cfg load.Config) *load.Result {
+	if k.name != "final" {
+		return nil
+	}
+	nats, err := proc.FreeAddr()
+	dir, err2 := os.MkdirTemp(rep.tmp, "nats-")
+	if err = errors.Join(err, err2); err != nil {
+		rep.out[k.name].notes = append(rep.out[k.name].notes, fmt.Sprintf("%s, scenario %s did not run: %s", k.name, name, err))
+		return nil
+	}
+	return rep.fanout(ctx, k, name, cfg, []string{"-nats-listen", nats, "-nats-dir", dir}, []string{"-nats", "nats://" + nats})
 }
 
 // idle runs the idle-memory scenario.
 func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 	users := rep.params.idleUsers
-	rep.on(k, "3", users+10, nil, func(s *proc.Server) (err error) {
-		cfg := load.IdleConfig{Addr: s.Addr, Dialect: k.dialect, Users: users, Pid: s.Pid(), Timeout: idleTimeout}
+	rep.on(k, "3", users+10, func(ss []*proc.Server) (err error) {
+		cfg := load.IdleConfig{Addr: ss[0].Addr, Dialect: k.dialect, Users: users, Pid: ss[0].Pid(), Timeout: idleTimeout}
 		if k.name == "ch08" {
 			cfg.Timeout = ch08Idle
 		}
@@ -143,7 +187,8 @@ func (rep *report) idle(ctx context.Context, k kind) (res *load.IdleResult) {
 // leave runs the leaving scenario.
 func (rep *report) leave(ctx context.Context, k kind) (res *load.LeaveResult) {
 	p := rep.params
-	rep.on(k, "4", p.leaveUsers+10, nil, func(s *proc.Server) (err error) {
+	rep.on(k, "4", p.leaveUsers+10, func(ss []*proc.Server) (err error) {
+		s := ss[0]
 		res, err = load.Leave(ctx, load.LeaveConfig{
 			Addr: s.Addr, Dialect: k.dialect, Users: p.leaveUsers, Pid: s.Pid(),
 			After: p.leaveAfter, Window: p.leaveWindow, Timeout: runTimeout,

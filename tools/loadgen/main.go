@@ -51,7 +51,7 @@ func main() {
 	case "fanout":
 		res, err := load.Run(ctx, load.Config{
 			Addr: *addr, Dialect: d, Readers: *readers, Senders: *senders, Lines: *lines, Size: *size,
-			Mode: load.Mode(*mode), Stalled: *stalledN, Pid: *pid, StallAfter: *stall, Timeout: *timeout, KeepAlive: *keep,
+			Mode: load.Mode(*mode), Stalled: *stalledN, Pids: []int{*pid}, StallAfter: *stall, Timeout: *timeout, KeepAlive: *keep,
 		})
 		if err != nil {
 			fail(err)

@@ -21,6 +21,7 @@ type Results struct {
 	Servers []string `json:"servers"` // table columns, in order
 	Rows    []Row    `json:"rows"`
 	Chart   []Group  `json:"chart"`
+	Cluster *Table   `json:"cluster,omitempty"` // final on one instance against two joined through NATS
 	Notes   []string `json:"notes,omitempty"`
 	Sizes   string   `json:"sizes"`   // the scenario sizes, one sentence
 	Machine string   `json:"machine"` // nproc, lscpu, free, go version, load average
@@ -41,6 +42,23 @@ type Row struct {
 type Cell struct {
 	Text string   `json:"text"`
 	Num  *float64 `json:"num,omitempty"`
+}
+
+// Table is a table of text under a heading, in the main table's layout:
+// scenario and measure, then figures (right aligned).
+type Table struct {
+	Title   string     `json:"title"`
+	Columns []string   `json:"columns"`
+	Rows    [][]string `json:"rows"`
+}
+
+func (t *Table) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n| %s |\n|---|---|%s\n", t.Title, strings.Join(t.Columns, " | "), strings.Repeat("---:|", len(t.Columns)-2))
+	for _, row := range t.Rows {
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+	}
+	return b.String()
 }
 
 // Group is one bar chart: a bar per server.
@@ -88,8 +106,8 @@ func (r *Results) JSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Markdown renders the results: the run line, the table, the bar charts,
-// the notes, the sizes and the machine.
+// Markdown renders the results: the run line, the table, the cluster's
+// table, the bar charts, the notes, the sizes and the machine.
 func (r *Results) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run: `go run ./tools/bench` (%s), %s, %s in all; servers built from %s.\n\n",
@@ -115,6 +133,9 @@ func (r *Results) Markdown() string {
 		fmt.Fprintf(&b, " %s | %s | %s |\n", row.ratio("ch08"), row.ratio("ncat"), row.Target)
 	}
 	b.WriteString("\n")
+	if r.Cluster != nil {
+		b.WriteString(r.Cluster.markdown() + "\n")
+	}
 	b.WriteString(r.chart())
 	if len(r.Notes) > 0 {
 		b.WriteString("\n- " + strings.Join(r.Notes, "\n- ") + "\n")

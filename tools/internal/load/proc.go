@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -64,4 +65,20 @@ func parseCPU(stat []byte) (time.Duration, error) {
 		return 0, fmt.Errorf("odd stat times %q %q", f[11], f[12])
 	}
 	return time.Duration(utime+stime) * time.Second / clockTick, nil
+}
+
+// usage is the RSS and CPU time of the processes pids (0: none), summed.
+func usage(pids []int) (rss int64, cpu time.Duration, err error) {
+	for _, pid := range pids {
+		if pid == 0 {
+			continue
+		}
+		r, err1 := Proc{pid}.RSS()
+		c, err2 := Proc{pid}.CPU()
+		if err = errors.Join(err1, err2); err != nil {
+			return 0, 0, err
+		}
+		rss, cpu = rss+r, cpu+c
+	}
+	return rss, cpu, nil
 }

@@ -40,9 +40,15 @@ type Config struct {
 	// Stalled clients connect with a stalledRcvBuf receive buffer and
 	// never read.
 	Stalled int
-	// Pid, when not 0, is the server's process: its RSS and CPU time are
-	// reported.
-	Pid int
+	// Also are more instances of the same chat (finals joined through
+	// NATS): connections after the observer go to Addr and each of Also in
+	// turn, and the first on each of Also (a witness) counts joins as the
+	// observer does, so that sending starts only once every instance has
+	// announced everyone.
+	Also []string
+	// Pids are the server's processes (one per instance; 0: not known):
+	// their RSS and CPU time, summed, are reported.
+	Pids []int
 	// StallAfter: the run stops as stalled when no reader gets a line for
 	// this long. Timeout bounds the whole run, connecting included.
 	StallAfter time.Duration
@@ -76,7 +82,7 @@ type Connected struct {
 	Clients     int           // connections opened
 	Refused     int           // connections the server refused or reset while connecting
 	RefusedErr  string        // the first such error
-	Joined      bool          // the observer saw every client come online
+	Joined      bool          // the observer (and every witness) saw every client come online
 	Unwelcomed  bool          // connecting stopped: the server went welcomeWait without announcing a user
 	ConnectTime time.Duration // first dial until the observer saw everyone join
 }
@@ -102,8 +108,8 @@ type Result struct {
 
 	StalledDropped int // stalled clients the server disconnected
 
-	RSS int64         // server RSS at the end, bytes (with Pid)
-	CPU time.Duration // server CPU time from first dial to the end (with Pid)
+	RSS int64         // server RSS at the end, bytes (with Pids)
+	CPU time.Duration // server CPU time from first dial to the end (with Pids)
 }
 
 // Complete reports whether every reader got every line, intact.
@@ -116,6 +122,7 @@ type role int
 
 const (
 	observer role = iota // reads and parses every line, timestamps, acks senders, counts joins
+	witness              // a reader on another instance (Config.Also) that counts joins too
 	reader               // reads and parses every line
 	drainer              // reads and discards
 	sender               // sends lines, discards what it gets
@@ -141,7 +148,7 @@ type run struct {
 	base  time.Time // times below are nanoseconds since base
 	total int       // lines per reader: Senders × Lines
 
-	joins        atomic.Int64
+	joins        [witness + 1]atomic.Int64 // joins seen, by role: the observer's, the witnesses' together
 	delivered    atomic.Int64
 	corrupt      atomic.Int64
 	duplicates   atomic.Int64
@@ -193,17 +200,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancel()
 	r := newRun(cfg, true)
 	res := &Result{Expected: int64(cfg.Readers) * int64(r.total)}
-	var cpu0 time.Duration
-	proc := Proc{cfg.Pid}
-	if cfg.Pid != 0 {
-		var err error
-		if cpu0, err = proc.CPU(); err != nil {
-			return nil, fmt.Errorf("server process: %w", err)
-		}
+	_, cpu0, err := usage(cfg.Pids)
+	if err != nil {
+		return nil, fmt.Errorf("server process: %w", err)
 	}
 
 	roles := slices.Concat([]role{observer}, slices.Repeat([]role{reader}, cfg.Readers-1),
 		slices.Repeat([]role{sender}, cfg.Senders), slices.Repeat([]role{stalled}, cfg.Stalled))
+	for i := range min(len(cfg.Also), cfg.Readers-1) {
+		roles[1+i] = witness // the first connection to cfg.Also[i]
+	}
 	conns := r.connect(ctx, roles, &res.Connected)
 	defer r.closeAll(conns)
 	senderConns, stalledConns := conns[cfg.Readers:cfg.Readers+cfg.Senders], conns[cfg.Readers+cfg.Senders:]
@@ -211,11 +217,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Joined && r.total > 0 {
 		r.send(ctx, senderConns, res)
 	}
-	if cfg.Pid != 0 {
-		res.RSS, _ = proc.RSS() // 0 if the server is gone
-		if cpu1, err := proc.CPU(); err == nil {
-			res.CPU = cpu1 - cpu0
-		}
+	if rss, cpu1, err := usage(cfg.Pids); err == nil { // 0 if a server is gone
+		res.RSS, res.CPU = rss, cpu1-cpu0
 	}
 	r.collect(res)
 	res.StalledDropped = stalledDropped(stalledConns, cfg.DropCheck)
@@ -224,8 +227,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // connect dials a connection per role, one after another, and starts its
 // goroutine. The observer connects first and alone, so that it sees
-// everyone else join; connect returns once it has (res.Joined), or at the
-// timeout.
+// everyone else join, and each witness connects alone after it; connect
+// returns once they have (res.Joined), or at the timeout.
 //
 // Paced, it dials only while at most dialParallel users are dialled and
 // not yet welcomed (their join not yet seen), so a server that accepts
@@ -236,13 +239,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.Conn {
 	defer func() { res.ConnectTime = time.Since(r.base) }()
 	conns := make([]net.Conn, len(roles))
+	addrs := append([]string{r.cfg.Addr}, r.cfg.Also...)
+	witnesses, witnessed := int64(0), int64(0) // witnesses so far, and the joins they should see
 	for i, ro := range roles {
-		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins, 1)) {
+		if i == 1 && (conns[0] == nil || !waitCount(ctx, &r.joins[observer], 1)) {
 			return conns // no observer: nobody would see the others join
 		}
 		if i > 0 && r.paced {
 			wctx, cancel := context.WithTimeout(ctx, welcomeWait)
-			ok := waitCount(wctx, &r.joins, int64(res.Clients-dialParallel+1))
+			ok := waitCount(wctx, &r.joins[observer], int64(res.Clients-dialParallel+1))
 			cancel()
 			if !ok {
 				res.Unwelcomed = ctx.Err() == nil // the server stopped welcoming users
@@ -252,7 +257,7 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 		if ctx.Err() != nil {
 			break
 		}
-		c, err := r.dial(ctx, ro)
+		c, err := r.dial(ctx, ro, addrs[i%len(addrs)])
 		if err != nil {
 			res.Refused++
 			if res.RefusedErr == "" {
@@ -262,13 +267,24 @@ func (r *run) connect(ctx context.Context, roles []role, res *Connected) []net.C
 		}
 		conns[i] = c
 		res.Clients++
+		if ro == witness {
+			witnesses++
+		}
+		witnessed += witnesses
 		r.start(c, ro)
+		// A witness joins alone, as the observer does: it sees its own join
+		// and those of everyone dialled after it (a cluster delivers each
+		// in the chat's one order, so one dialled at the same time might
+		// come first, unseen).
+		if ro == witness && !waitCount(ctx, &r.joins[witness], witnessed) {
+			break
+		}
 	}
-	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins, int64(res.Clients))
+	res.Joined = conns[0] != nil && waitCount(ctx, &r.joins[observer], int64(res.Clients)) && waitCount(ctx, &r.joins[witness], witnessed)
 	return conns
 }
 
-func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
+func (r *run) dial(ctx context.Context, ro role, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if ro == stalled {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
@@ -279,14 +295,14 @@ func (r *run) dial(ctx context.Context, ro role) (net.Conn, error) {
 			return errors.Join(err, serr)
 		}
 	}
-	return d.DialContext(ctx, "tcp", r.cfg.Addr)
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // start runs the goroutine of connection i.
 func (r *run) start(c net.Conn, ro role) {
 	switch ro {
-	case observer, reader:
-		r.wg.Go(func() { r.read(c, ro == observer) })
+	case observer, witness, reader:
+		r.wg.Go(func() { r.read(c, ro) })
 		if ka := r.cfg.Dialect.KeepAlive; r.cfg.KeepAlive > 0 && ka != nil {
 			r.wg.Go(func() { r.keepAlive(c, ka) })
 		}
@@ -329,7 +345,7 @@ const maxLine = 1 << 20
 // read parses every line a reader gets. Counters shared with the other
 // readers are updated once per read, not once per line, so that the load
 // generator spends its CPU time on reading rather than on contention.
-func (r *run) read(c net.Conn, isObserver bool) {
+func (r *run) read(c net.Conn, ro role) {
 	got := make([]bool, r.total) // per line: received intact and attributed
 	count := 0                   // lines in got
 	parser := NewParser(r.cfg.Size)
@@ -355,7 +371,7 @@ func (r *run) read(c net.Conn, isObserver bool) {
 					partial = append(partial, line...)
 					line = partial
 				}
-				if r.handle(line, parser, got, isObserver, now) {
+				if r.handle(line, parser, got, ro, now) {
 					fresh++
 				}
 				partial = partial[:0]
@@ -388,11 +404,11 @@ func storeMax(v *atomic.Int64, n int64) {
 // attribution of its sender: a line without it (the tutorial and ncat
 // glue lines that arrive in one read together) could have been written by
 // anybody.
-func (r *run) handle(line []byte, parser *Parser, got []bool, observer bool, now int64) bool {
+func (r *run) handle(line []byte, parser *Parser, got []bool, ro role, now int64) bool {
 	p := parser.Parse(line)
 	if !p.OK {
-		if observer && r.cfg.Dialect.Joined(string(line)) {
-			r.joins.Add(1)
+		if ro <= witness && r.cfg.Dialect.Joined(string(line)) {
+			r.joins[ro].Add(1)
 		}
 		return false
 	}
@@ -410,7 +426,7 @@ func (r *run) handle(line []byte, parser *Parser, got []bool, observer bool, now
 		return false
 	}
 	got[idx] = true
-	if observer {
+	if ro == observer {
 		r.recvAt[idx].Store(now)
 		select {
 		case r.acks[p.Sender] <- p.Seq:

@@ -26,6 +26,33 @@ type fakeServer struct {
 	mu    sync.Mutex
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
+
+	// second, when set, is a second instance of the same chat that lags:
+	// see addSecond.
+	second *lagging
+}
+
+// lagging is a second instance of a fake server's chat, as final on NATS
+// is: a user's join enters the chat's order lag after it connects; the
+// instance delivers everything the chat says, in the chat's order, lag
+// after the first instance does, and a user on it hears the chat from its
+// own join on.
+type lagging struct {
+	lag   time.Duration
+	feed  chan said // buffered for a test's whole chat
+	done  chan struct{}
+	conns map[net.Conn]bool // guarded by the first instance's mu
+	users int               // users who joined it; guarded by mu
+	// lastJoin is when it delivered a join last; firstLine is when the
+	// chat got its first line from a sender. Guarded by mu too.
+	lastJoin, firstLine time.Time
+}
+
+// said is a message of the chat, on its way to the second instance.
+type said struct {
+	at     time.Time
+	msg    string
+	joiner net.Conn // the user whose join msg is, if it is on the second instance
 }
 
 func startFake(t *testing.T, relay func(addr, line string) string) *fakeServer {
@@ -51,22 +78,74 @@ func startFake(t *testing.T, relay func(addr, line string) string) *fakeServer {
 
 func (s *fakeServer) addr() string { return s.ln.Addr().String() }
 
-func (s *fakeServer) serve() {
+// addSecond starts the lagging second instance and returns its address.
+func (s *fakeServer) addSecond(t *testing.T, lag time.Duration) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s.mu.Lock()
+	s.second = &lagging{lag: lag, feed: make(chan said, 1000), done: make(chan struct{}), conns: map[net.Conn]bool{}}
+	s.mu.Unlock()
+	s.wg.Go(func() { s.serveOn(ln, true) })
+	s.wg.Go(func() {
+		for {
+			var m said
+			select {
+			case <-s.second.done:
+				return
+			case m = <-s.second.feed:
+			}
+			time.Sleep(time.Until(m.at.Add(lag)))
+			s.mu.Lock()
+			if m.joiner != nil {
+				s.second.conns[m.joiner] = true
+				s.second.lastJoin = time.Now()
+			}
+			for c := range s.second.conns {
+				_, _ = c.Write([]byte(m.msg + "\n"))
+			}
+			s.mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		close(s.second.done)
+		s.mu.Lock()
+		for c := range s.second.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+func (s *fakeServer) serve() { s.serveOn(s.ln, false) }
+
+func (s *fakeServer) serveOn(ln net.Listener, second bool) {
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		s.wg.Go(func() { s.handle(c) })
+		s.wg.Go(func() { s.handle(c, second) })
 	}
 }
 
-func (s *fakeServer) handle(c net.Conn) {
+func (s *fakeServer) handle(c net.Conn, second bool) {
 	addr := c.RemoteAddr().String()
 	s.mu.Lock()
-	s.conns[c] = true
+	if second {
+		s.second.users++
+	} else {
+		s.conns[c] = true
+	}
 	s.mu.Unlock()
-	s.broadcast("[" + addr + "]" + addr + ": 已上线")
+	joiner := c
+	if second {
+		time.Sleep(s.second.lag) // its join takes the way round the cluster too
+	} else {
+		joiner = nil
+	}
+	s.say("["+addr+"]"+addr+": 已上线", joiner)
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
 		line := sc.Text()
@@ -77,20 +156,35 @@ func (s *fakeServer) handle(c net.Conn) {
 			continue
 		}
 		if msg := s.relay(addr, line); msg != "" {
+			s.mu.Lock()
+			if s.second != nil && s.second.firstLine.IsZero() {
+				s.second.firstLine = time.Now()
+			}
+			s.mu.Unlock()
 			s.broadcast(msg)
 		}
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.second != nil {
+		delete(s.second.conns, c)
+	}
 	s.mu.Unlock()
 	c.Close()
 }
 
-func (s *fakeServer) broadcast(msg string) {
+func (s *fakeServer) broadcast(msg string) { s.say(msg, nil) }
+
+// say delivers msg to the first instance's users now, and passes it on
+// to the second instance, if any.
+func (s *fakeServer) say(msg string, joiner net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		_, _ = c.Write([]byte(msg + "\n"))
+	}
+	if s.second != nil {
+		s.second.feed <- said{time.Now(), msg, joiner}
 	}
 }
 
@@ -121,6 +215,30 @@ func TestRunComplete(t *testing.T) {
 			assert.Positive(t, res.Rate)
 			assert.False(t, res.Stalled || res.TimedOut)
 			assert.Zero(t, res.Disconnected)
+		})
+	}
+}
+
+// Spread over two instances of one chat, the second lagging, a run
+// connects every other user to the second instance and starts sending
+// only once the second instance has announced everyone (the witness).
+func TestRunSpreadOverTwoInstances(t *testing.T) {
+	for _, mode := range []Mode{Lockstep, Burst} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := startFake(t, nil)
+			const lag = 30 * time.Millisecond
+			cfg := fastConfig(s.addr())
+			cfg.Mode, cfg.Also, cfg.Pids = mode, []string{s.addSecond(t, lag)}, []int{os.Getpid(), os.Getpid()}
+			res, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			assert.True(t, res.Joined)
+			assert.True(t, res.Complete(), "%+v", res)
+			assert.Positive(t, res.RSS)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			assert.Equal(t, 8, res.Clients)
+			assert.Equal(t, 4, s.second.users, "every other user: the witness, 1 reader, 2 senders")
+			assert.False(t, s.second.firstLine.Before(s.second.lastJoin), "a line was sent before the second instance announced everyone")
 		})
 	}
 }

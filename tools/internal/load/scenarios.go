@@ -64,7 +64,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	r := newRun(c, cfg.Dialect.SlowAccept)
 	conns := r.connect(ctx, users(cfg.Users), &res.Connected)
 	defer r.closeAll(conns)
-	res.JoinsSeen = int(r.joins.Load())
+	res.JoinsSeen = int(r.joins[observer].Load())
 	res.Settled = settle(ctx, proc)
 	res.RSSAfter, err = proc.RSS()
 	res.Disconnected = int(r.disconnected.Load())
