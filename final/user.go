@@ -440,9 +440,9 @@ func (u *User) plan(msg string) delivery {
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
 		return delivery{size, u.inbox, func() { s.rename(u, cmd.name) }}
 	case cmdTo:
-		if s.cluster != nil { // the recipient may be on another instance
+		if s.cluster != nil { // the recipient may be on another instance: tell pays its inbox there
 			line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
-			return delivery{max(len(line), len(replyNoUser)), u.inbox, func() { s.cluster.tell(u, cmd.name, line) }}
+			return delivery{len(line), nil, func() { s.cluster.tell(u, cmd.name, line) }}
 		}
 		to := s.recipient(cmd.name)
 		if to == nil {
