@@ -188,7 +188,11 @@ func TestClusterInboxBoundsPrivateMessages(t *testing.T) {
 		}
 	}
 	t.Logf("%d bytes of private messages from two instances in %v (at most %.0f%% of the recipient's inbox)", received, time.Since(start), 100*worst)
-	recipient.nothing()
+	select {
+	case l := <-lines:
+		t.Fatalf("more than was sent: %q", l.line)
+	case <-time.After(chattest.Quiet):
+	}
 	for i, s := range senders {
 		for _, later := range senders[i+1:] {
 			s.expect(later.prefix() + "已上线\n")
