@@ -402,7 +402,8 @@ func (u *User) leaveReason(err error) leaveReason {
 // delivery is what handling one line puts in queues: size is the most it
 // puts in any one queue, which lim pays for before do runs: the room's
 // budget for what goes to everyone, the recipient's inbox for what goes to
-// one user.
+// one user; nil when do pays it itself (a private message in a cluster: the
+// recipient's inbox is on its instance, see natsRoom.tell).
 type delivery struct {
 	size int
 	lim  *rate.Limiter
