@@ -19,6 +19,11 @@ import (
 	"im-workbook/chattest"
 )
 
+// budgetLease is the lease of these tests. Nothing here waits for it, and
+// a longer one than testLease keeps an instance starved of CPU on a busy
+// machine (-race, -count) from fencing itself in the middle of a flood.
+const budgetLease = 8 * time.Second
+
 // startScaledCluster runs n instances with the given limits on one NATS server.
 // (The promise does not wait for them to share the room: see deliver.)
 func startScaledCluster(t *testing.T, n int, tune func(*Config)) []string {
@@ -26,7 +31,7 @@ func startScaledCluster(t *testing.T, n int, tune func(*Config)) []string {
 	url := startTestNATS(t)
 	var addrs []string
 	for range n {
-		_, addr := startInstanceWith(t, url, tune)
+		_, addr := startInstanceWith(t, url, budgetLease, tune)
 		addrs = append(addrs, addr)
 	}
 	return addrs
@@ -283,7 +288,7 @@ func TestClusterRoomIsShared(t *testing.T) {
 	url := startTestNATS(t)
 	var servers []*Server
 	for range 2 {
-		s, _ := startInstanceWith(t, url, nil)
+		s, _ := startInstanceWith(t, url, testLease, nil)
 		servers = append(servers, s)
 	}
 	third := NewServer(DefaultConfig())

@@ -41,13 +41,13 @@ func startTestNATS(t testing.TB) string {
 // chat through url, as run does; it leaves when the test ends.
 func startInstance(t testing.TB, url string) string {
 	t.Helper()
-	_, addr := startInstanceWith(t, url, nil)
+	_, addr := startInstanceWith(t, url, testLease, nil)
 	return addr
 }
 
-// startInstanceWith is startInstance with the default limits changed by
-// tune; it returns the server too.
-func startInstanceWith(t testing.TB, url string, tune func(*Config)) (*Server, string) {
+// startInstanceWith is startInstance with the given lease and the default
+// limits changed by tune; it returns the server too.
+func startInstanceWith(t testing.TB, url string, lease time.Duration, tune func(*Config)) (*Server, string) {
 	t.Helper()
 	cfg := DefaultConfig()
 	if tune != nil {
@@ -57,7 +57,7 @@ func startInstanceWith(t testing.TB, url string, tune func(*Config)) (*Server, s
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := NewServer(cfg)
-	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: lease})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
