@@ -29,6 +29,13 @@ import (
 // QueueBytes. When a budget is spent the sender waits (the server stops
 // reading from it; TCP slows it down), as a single flooder always did;
 // nothing is dropped or merged.
+//
+// In a cluster (cluster_nats.go) the same bound holds for every queue on
+// every instance: each instance pays a whole room budget again before it
+// queues a line of the stream (natsRoom.deliver), while Server.room, which
+// pays before a line is published, is shared among the instances
+// (natsRoom.shareRoom); a private message is paid from the recipient's
+// inbox on the recipient's instance (natsRoom.tell).
 
 // maxPrefix bounds what the server adds to a line's text: "[" address "]"
 // name ": " and "\n", or name "想对您说：" and "\n". An address is at most

@@ -25,7 +25,9 @@ type cluster interface {
 	// say puts line, u's broadcast, in the chat's one order.
 	say(line []byte)
 	// tell delivers line, a private message from u, to the user called
-	// name on whichever instance; replyNoUser when nobody has that name.
+	// name on whichever instance, once that user's inbox has paid for it
+	// (u waits meanwhile, as on one machine); replyNoUser, paid from u's
+	// inbox, when nobody has that name.
 	tell(u *User, name, line string)
 	// rename gives u the name if nobody in the chat has one like it.
 	rename(u *User, name string)

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 )
 
 // The chat on NATS (see README.md for a diagram). Everything that everyone
@@ -72,6 +73,14 @@ type natsRoom struct {
 	room   jetstream.ConsumeContext
 	tells  *nats.Subscription
 
+	// The room's budget in a cluster (see budget.go). Server.room, which
+	// pays before a line is published, is shared: each of n instances has
+	// RoomRate/n and RoomBurst/n (shareRoom). delivered, a whole
+	// RoomRate/RoomBurst, pays again before a line of the stream is queued
+	// here, so no queue gets more from the room than on one machine.
+	delivered *rate.Limiter
+	sharedBy  int // the n Server.room is shared by now; only setUp, then heartbeat, use it
+
 	users  map[*User]*local // this instance's users; guarded by s.mu
 	bySess map[string]*User // the same by session; guarded by s.mu
 
@@ -109,6 +118,7 @@ func joinNATS(s *Server, cfg NATSConfig) (*natsRoom, error) {
 		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease,
 		users: make(map[*User]*local), bySess: make(map[string]*User),
 		fenced: make(chan struct{}), stopBeat: make(chan struct{}),
+		delivered: newLimiter(s.cfg.RoomRate, s.cfg.RoomBurst),
 	}
 	// nats.go's defaults would let this instance lose NATS for minutes
 	// without noticing, then replay buffered publishes: pings must notice a
@@ -179,6 +189,9 @@ func (r *natsRoom) setUp() error {
 	if _, err := r.leases.Create(ctx, r.id, []byte("alive")); err != nil {
 		return fmt.Errorf("lease: %w", err)
 	}
+	if leases, err := r.leaseRevisions(); err == nil {
+		r.shareRoom(len(leases))
+	}
 	if r.tells, err = r.nc.Subscribe(tellSubject+r.id, r.onTell); err != nil {
 		return err
 	}
@@ -197,8 +210,19 @@ func (r *natsRoom) setUp() error {
 // deliver puts one line of the room, in the stream's order, in the queue
 // of every live user of this instance. A user becomes live at its own
 // 已上线, so it sees that and everything after it, like everyone else.
+//
+// It pays the room's whole budget first, whatever the publishers paid:
+// however many instances publish, no queue here gets more than RoomBurst +
+// RoomRate·t from the room, as on one machine. Waiting here holds up the
+// stream, not NATS: nats.go calls deliver on this consumer's own
+// goroutine, stops its heartbeat check while deliver runs, and pulls no
+// more than its batch (500 messages) ahead, so the rest waits in the
+// stream. Close stops the wait (stopBeat).
 func (r *natsRoom) deliver(m jetstream.Msg) {
 	line := m.Data()
+	if !spend(r.delivered, len(line), r.stopBeat) {
+		return
+	}
 	id := m.Headers().Get(jetstream.MsgIDHeader)
 	s := r.s
 	s.mu.Lock()
@@ -359,57 +383,134 @@ func (r *natsRoom) say(line []byte) {
 	}
 }
 
-// tellMsg is a private message on its way to another instance.
+// A private message is paid from its recipient's inbox, on the
+// recipient's instance, as on one machine: in two steps, each a request
+// to that instance (or a call, when it is this one). First its inbox
+// reserves the bytes and says how long the sender must wait for them;
+// the sender waits that long (the recipient's inbox in debt holds it back)
+// and then asks for the line to be delivered. Neither step waits on the
+// recipient's side, so one recipient in debt holds up no tell to anyone
+// else there; a sender's tells, one after the other, keep their order.
+
+// tellMsg is one step of a private message: reserve Size bytes of the
+// inbox of the user of session Sess, or deliver Line to it.
 type tellMsg struct {
 	Sess string `json:"sess"`
-	Line string `json:"line"`
+	Size int    `json:"size,omitempty"`
+	Line string `json:"line,omitempty"`
 }
 
 func (r *natsRoom) tell(u *User, name, line string) {
 	ctx, cancel := r.ctx()
-	defer cancel()
 	e, err := r.names.Get(ctx, bucketKeys(name)[0])
+	cancel()
 	var m member
 	if err == nil {
 		err = json.Unmarshal(e.Value(), &m)
 	}
 	if err != nil || m.Name != name {
-		u.SendMsg(replyNoUser)
+		r.replyNoUser(u)
 		return
 	}
-	if m.Inst == r.id {
-		if !r.deliverTell(m.Sess, line) {
-			u.SendMsg(replyNoUser)
+	d, err := r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Size: len(line)})
+	if err == nil {
+		if !wait(d, u.done) {
+			return
 		}
-		return
+		if _, err = r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Line: line}); err != nil && !errors.Is(err, errGone) {
+			// The line may have arrived, its answer not: 该用户不存在
+			// would be a lie.
+			r.log.Warn("a private message may be lost", "err", err)
+			return
+		}
 	}
-	data, _ := json.Marshal(tellMsg{m.Sess, line})
-	reply, err := r.nc.RequestWithContext(ctx, tellSubject+m.Inst, data)
-	if err != nil || string(reply.Data) != "ok" {
+	if err != nil {
+		r.replyNoUser(u)
+	}
+}
+
+// errGone answers a tell to a user who is not (or no longer) there; also
+// when its instance has no subscription any more.
+var errGone = errors.New("the recipient has gone")
+
+// replyNoUser tells u 该用户不存在, paid from u's own inbox, as every reply.
+func (r *natsRoom) replyNoUser(u *User) {
+	if spend(u.inbox, len(replyNoUser), u.done) {
 		u.SendMsg(replyNoUser)
 	}
 }
 
-// onTell delivers a private message that another instance sent here.
+// tellStep takes step t at instance inst, and returns how long the sender
+// must wait before the next step.
+func (r *natsRoom) tellStep(inst string, t tellMsg) (time.Duration, error) {
+	if inst == r.id {
+		return r.takeTellStep(t)
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	data, _ := json.Marshal(t)
+	reply, err := r.nc.RequestWithContext(ctx, tellSubject+inst, data)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return 0, errGone // its instance has left the chat
+	case err != nil:
+		return 0, err
+	case string(reply.Data) == "gone":
+		return 0, errGone
+	}
+	ns, err := strconv.ParseInt(string(reply.Data), 10, 64)
+	return time.Duration(ns), err
+}
+
+// onTell takes a step of a private message that another instance sent
+// here. It answers the nanoseconds to wait, or "gone".
 func (r *natsRoom) onTell(m *nats.Msg) {
 	var t tellMsg
-	ok := json.Unmarshal(m.Data, &t) == nil && r.deliverTell(t.Sess, t.Line)
+	err := json.Unmarshal(m.Data, &t)
+	var d time.Duration
+	if err == nil {
+		d, err = r.takeTellStep(t)
+	}
 	answer := "gone"
-	if ok {
-		answer = "ok"
+	if err == nil {
+		answer = strconv.FormatInt(int64(d), 10)
 	}
 	_ = m.Respond([]byte(answer))
 }
 
-func (r *natsRoom) deliverTell(sess, line string) bool {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	to := r.bySess[sess]
+// takeTellStep reserves t.Size bytes of the recipient's inbox and returns
+// the wait, or delivers t.Line; errGone if the recipient is not live here.
+func (r *natsRoom) takeTellStep(t tellMsg) (time.Duration, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	to := r.bySess[t.Sess]
 	if to == nil || !r.users[to].live {
-		return false
+		return 0, errGone
 	}
-	to.SendMsg(line)
-	return true
+	if t.Line == "" {
+		return reserve(to.inbox, min(t.Size, worstLine(s.cfg.MaxLine))), nil
+	}
+	to.SendMsg(t.Line)
+	return 0, nil
+}
+
+// shareRoom shares the room's budget for publishing (Server.room) among
+// the n instances that hold a lease (a dead one's counts until it is
+// claimed: the share is smaller, never larger, than it should be). The
+// stream then grows no faster than deliver pays for it, so a line waits
+// in it at most about RoomBurst/RoomRate. When an instance joins, the
+// others notice within lease/5; until then the shares add up to at most
+// one more share, which waits in the stream a little longer: no queue
+// gets more, since deliver pays the whole budget.
+func (r *natsRoom) shareRoom(n int) {
+	cfg := r.s.cfg
+	if cfg.RoomRate == 0 || n < 1 || n == r.sharedBy {
+		return
+	}
+	r.sharedBy = n
+	r.s.room.SetLimit(rate.Limit(cfg.RoomRate / float64(n)))
+	r.s.room.SetBurst(max(cfg.RoomBurst/n, 1))
 }
 
 func (r *natsRoom) rename(u *User, name string) {
@@ -507,6 +608,8 @@ func (r *natsRoom) who() string {
 // is before any other instance can see its lease as stale (unchanged for a
 // whole lease). A lease that stays unchanged for a whole lease is claimed
 // by compare-and-set; only the claimer announces that instance's users.
+// The leases it reads also say how many instances share the room's
+// publish budget (shareRoom).
 // So an instance's users leave everywhere at most 1.4 leases after it
 // died (plus the claim itself): 11.2 s with the default 8 s.
 func (r *natsRoom) heartbeat() {
@@ -549,6 +652,7 @@ func (r *natsRoom) heartbeat() {
 		if err != nil {
 			continue
 		}
+		r.shareRoom(len(leases))
 		for id := range others {
 			if _, ok := leases[id]; !ok {
 				delete(others, id)

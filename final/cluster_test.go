@@ -41,10 +41,23 @@ func startTestNATS(t testing.TB) string {
 // chat through url, as run does; it leaves when the test ends.
 func startInstance(t testing.TB, url string) string {
 	t.Helper()
+	_, addr := startInstanceWith(t, url, testLease, nil)
+	return addr
+}
+
+// startInstanceWith is startInstance with the given lease and the default
+// limits changed by tune; it returns the server too.
+func startInstanceWith(t testing.TB, url string, lease time.Duration, tune func(*Config)) (*Server, string) {
+	t.Helper()
+	cfg := DefaultConfig()
+	if tune != nil {
+		tune(&cfg)
+	}
+	require.NoError(t, cfg.validate())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := NewServer(DefaultConfig())
-	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+	s := NewServer(cfg)
+	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: lease})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -55,7 +68,7 @@ func startInstance(t testing.TB, url string) string {
 		assert.NoError(t, <-served)
 		leave()
 	})
-	return ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // startThree is a transcript's target: three instances n1, n2, n3 on one

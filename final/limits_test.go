@@ -179,10 +179,11 @@ func TestIssue10BurstCannotDropAReader(t *testing.T) {
 
 // dialSmallWindow connects with a 4 KiB receive buffer, set before the
 // connection is made: the kernel then buffers little for this client, and
-// its pace of reading is what the server sees.
+// its pace of reading is what the server sees. It binds a port of its own,
+// as dialOwnPort does, so that it can be used on a cluster.
 func dialSmallWindow(t *testing.T, addr string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: chattest.Patience, Control: func(_, _ string, rc syscall.RawConn) error {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: chattest.Patience, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
 		if cerr := rc.Control(func(fd uintptr) {
 			err = setRcvBuf(fd, 4096)

@@ -402,7 +402,8 @@ func (u *User) leaveReason(err error) leaveReason {
 // delivery is what handling one line puts in queues: size is the most it
 // puts in any one queue, which lim pays for before do runs: the room's
 // budget for what goes to everyone, the recipient's inbox for what goes to
-// one user.
+// one user; nil when do pays it itself (a private message in a cluster: the
+// recipient's inbox is on its instance, see natsRoom.tell).
 type delivery struct {
 	size int
 	lim  *rate.Limiter
@@ -440,9 +441,9 @@ func (u *User) plan(msg string) delivery {
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
 		return delivery{size, u.inbox, func() { s.rename(u, cmd.name) }}
 	case cmdTo:
-		if s.cluster != nil { // the recipient may be on another instance
+		if s.cluster != nil { // the recipient may be on another instance: tell pays its inbox there
 			line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
-			return delivery{max(len(line), len(replyNoUser)), u.inbox, func() { s.cluster.tell(u, cmd.name, line) }}
+			return delivery{len(line), nil, func() { s.cluster.tell(u, cmd.name, line) }}
 		}
 		to := s.recipient(cmd.name)
 		if to == nil {
