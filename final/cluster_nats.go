@@ -35,6 +35,10 @@ const (
 	leasesBucket = "chat-leases"
 
 	replyUnavailable = "聊天暂时不可用（与 NATS 断开），连接将关闭\n"
+	// A private message whose instance did not answer in time: NATS may
+	// have dropped it (a slow consumer there), so nobody knows whether it
+	// arrived, but its recipient does exist.
+	replyNotDelivered = "私聊消息可能未送达：对方所在的实例没有及时回应\n"
 )
 
 // errUnavailable turns away a user who cannot join while NATS is gone.
@@ -69,8 +73,13 @@ type natsRoom struct {
 	js     jetstream.JetStream
 	names  jetstream.KeyValue
 	leases jetstream.KeyValue
-	room   jetstream.ConsumeContext
 	tells  *nats.Subscription
+
+	roomMu  sync.Mutex               // guards room and closing: a restart and Close
+	room    jetstream.ConsumeContext // the room's ordered consumer
+	closing bool                     // Close has begun: no more restarts
+	resume  chan struct{}            // a slow consumer dropped part of the room: restart it
+	last    uint64                   // the stream sequence of the last room line delivered; guarded by s.mu
 
 	users  map[*User]*local // this instance's users; guarded by s.mu
 	bySess map[string]*User // the same by session; guarded by s.mu
@@ -78,9 +87,11 @@ type natsRoom struct {
 	whoMu sync.Mutex // see who
 
 	fenceOnce sync.Once
-	fenced    chan struct{} // closed when this instance cannot prove it is alive
+	fenced    chan struct{} // closed, under s.mu, when this instance cannot prove it is alive
+	empty     chan struct{} // closed, under s.mu, once fenced and every user has left
 	stopBeat  chan struct{}
-	beating   sync.WaitGroup
+	beating   sync.WaitGroup // heartbeat, claims and restarts
+	closeOnce sync.Once
 }
 
 // NATSConfig says how an instance joins a chat on NATS.
@@ -100,15 +111,16 @@ func bucketKeys(name string) []string {
 	return keys
 }
 
-// joinNATS connects s to the chat on NATS and starts delivering the room
-// to s's users. Close leaves the chat.
-func joinNATS(s *Server, cfg NATSConfig) (*natsRoom, error) {
+// joinNATS connects s to the chat on NATS, as a new instance, and starts
+// delivering the room to s's users. Close leaves the chat.
+func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error) {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	r := &natsRoom{
 		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease,
 		users: make(map[*User]*local), bySess: make(map[string]*User),
-		fenced: make(chan struct{}), stopBeat: make(chan struct{}),
+		fenced: make(chan struct{}), empty: make(chan struct{}),
+		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
 	}
 	// nats.go's defaults would let this instance lose NATS for minutes
 	// without noticing, then replay buffered publishes: pings must notice a
@@ -118,30 +130,56 @@ func joinNATS(s *Server, cfg NATSConfig) (*natsRoom, error) {
 		nats.PingInterval(cfg.Lease/5),
 		nats.MaxPingsOutstanding(2),
 		nats.ReconnectBufSize(-1),
-		nats.NoReconnect(), // a fenced instance has lost its users anyway
+		nats.NoReconnect(), // a fenced instance has lost its users; it rejoins as a new one
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				r.fence("lost NATS: " + err.Error())
 			}
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			// The room's ordered consumer notices the gap a dropped message
-			// leaves and starts again after the last one it delivered; a
-			// dropped private message is lost, so it is logged.
-			r.log.Warn("NATS error", "subject", subjectOf(sub), "err", err)
-		}),
+		nats.ErrorHandler(r.asyncError),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", cfg.URLs, err)
 	}
 	r.nc = nc
-	if err := r.setUp(); err != nil {
+	if err := r.setUp(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	r.beating.Add(1)
+	r.beating.Add(2)
 	go r.heartbeat()
+	go r.restarts()
 	return r, nil
+}
+
+// asyncError is NATS's report of what went wrong away from any call. A
+// slow consumer is a subscription whose messages piled up past its pending
+// limits, so NATS dropped some:
+//   - on the private-message subscription, a dropped message is a request
+//     nobody answers: its sender is told it may not have arrived (see
+//     tell), never that its recipient does not exist;
+//   - on the room (or a who's short read of a bucket, which restarts
+//     itself), the room's ordered consumer is restarted after the last line
+//     it delivered (see restarts), so no line is lost or delivered twice.
+//
+// With the room's pull consumer holding at most one pull's worth (500
+// lines) and NATS's default limits (500,000 messages, 64 MiB), neither
+// should happen; a test forces both with tiny limits.
+func (r *natsRoom) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrSlowConsumer) {
+		r.log.Warn("NATS error", "subject", subjectOf(sub), "err", err)
+		return
+	}
+	if sub == r.tells {
+		dropped, _ := sub.Dropped()
+		r.log.Warn("slow consumer: private messages dropped; their senders hear they may not have arrived", "dropped", dropped)
+		return
+	}
+	r.log.Warn("slow consumer: restarting the room after its last line", "subject", subjectOf(sub))
+	select {
+	case r.resume <- struct{}{}:
+	default: // a restart is pending already
+	}
 }
 
 func subjectOf(sub *nats.Subscription) string {
@@ -153,21 +191,22 @@ func subjectOf(sub *nats.Subscription) string {
 
 // setUp makes (or finds) the stream and buckets, takes this instance's
 // lease and starts consuming the room from now on.
-func (r *natsRoom) setUp() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (r *natsRoom) setUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	js, err := jetstream.New(r.nc)
 	if err != nil {
 		return err
 	}
 	r.js = js
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       streamName,
 		Subjects:   []string{roomSubject},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     time.Hour, // a chat keeps no history: the stream is for order, not memory
 		Duplicates: 2 * time.Minute,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", streamName, err)
 	}
 	if r.names, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: namesBucket}); err != nil {
@@ -182,27 +221,80 @@ func (r *natsRoom) setUp() error {
 	if r.tells, err = r.nc.Subscribe(tellSubject+r.id, r.onTell); err != nil {
 		return err
 	}
-	cons, err := js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+	// From now on: after the stream's last line, which a restart also
+	// starts after (the cursor).
+	r.last = stream.CachedInfo().State.LastSeq
+	r.room, err = r.consume(ctx, r.last+1)
+	return err
+}
+
+// consume starts an ordered consumer of the room at stream sequence from.
+func (r *natsRoom) consume(ctx context.Context, from uint64) (jetstream.ConsumeContext, error) {
+	cons, err := r.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
 	})
 	if err != nil {
-		return fmt.Errorf("consumer: %w", err)
+		return nil, fmt.Errorf("consumer: %w", err)
 	}
-	r.room, err = cons.Consume(r.deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	return cons.Consume(r.deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		r.log.Debug("room consumer", "err", err)
 	}))
-	return err
+}
+
+// restarts starts the room's consumer again after the last line delivered
+// whenever asyncError asks: the old one stops first, so nothing is
+// delivered twice, and the new one starts at the very next line, so
+// nothing is lost. (The ordered consumer would notice a gap itself, but
+// only when the next line comes, and a dropped last line would wait.)
+func (r *natsRoom) restarts() {
+	defer r.beating.Done()
+	for {
+		select {
+		case <-r.stopBeat:
+			return
+		case <-r.fenced:
+			return
+		case <-r.resume:
+		}
+		r.roomMu.Lock()
+		if !r.closing {
+			r.room.Stop()
+			<-r.room.Closed()
+			r.s.mu.Lock()
+			from := r.last + 1
+			r.s.mu.Unlock()
+			ctx, cancel := r.ctx()
+			room, err := r.consume(ctx, from)
+			cancel()
+			if err != nil {
+				r.roomMu.Unlock()
+				r.fence("cannot restart the room: " + err.Error())
+				return
+			}
+			r.room = room
+		}
+		r.roomMu.Unlock()
+	}
 }
 
 // deliver puts one line of the room, in the stream's order, in the queue
 // of every live user of this instance. A user becomes live at its own
 // 已上线, so it sees that and everything after it, like everyone else.
 func (r *natsRoom) deliver(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return // not a stream message
+	}
 	line := m.Data()
 	id := m.Headers().Get(jetstream.MsgIDHeader)
 	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if meta.Sequence.Stream <= r.last {
+		return // delivered already, before a restart
+	}
+	r.last = meta.Sequence.Stream
 	if sess, ok := strings.CutPrefix(id, "on."); ok {
 		if u := r.bySess[sess]; u != nil {
 			r.users[u].live = true
@@ -257,10 +349,13 @@ func (r *natsRoom) join(u *User) error {
 	}
 	s.mu.Lock()
 	s.joining--
-	if s.closing {
+	if s.closing || r.isFenced() {
 		s.mu.Unlock()
 		r.free(revs)
-		return errClosing
+		if s.closing {
+			return errClosing
+		}
+		return errUnavailable
 	}
 	u.Name = name
 	s.OnlineMap[name] = u
@@ -273,9 +368,7 @@ func (r *natsRoom) join(u *User) error {
 		r.log.Warn("cannot announce a join", "err", err)
 		s.mu.Lock()
 		delete(s.OnlineMap, name)
-		s.releaseKeysLocked(u)
-		delete(r.users, u)
-		delete(r.bySess, sess)
+		r.forgetLocked(u, sess)
 		s.mu.Unlock()
 		r.free(revs)
 		return errUnavailable
@@ -347,10 +440,29 @@ func (r *natsRoom) leave(u *User, line []byte) {
 	}
 	r.free(l.revs)
 	s.mu.Lock()
-	delete(r.users, u)
-	delete(r.bySess, l.sess)
-	s.releaseKeysLocked(u)
+	r.forgetLocked(u, l.sess)
 	s.mu.Unlock()
+}
+
+// forgetLocked takes u off this instance; s.mu is held. The last user of a
+// fenced instance to go lets it close (see natsChat.rejoin).
+func (r *natsRoom) forgetLocked(u *User, sess string) {
+	delete(r.users, u)
+	delete(r.bySess, sess)
+	r.s.releaseKeysLocked(u)
+	if len(r.users) == 0 && r.isFenced() {
+		closeOnce(r.empty)
+	}
+}
+
+// closeOnce closes c unless it is closed already; the caller holds the
+// lock that guards c.
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
 }
 
 func (r *natsRoom) say(line []byte) {
@@ -385,7 +497,10 @@ func (r *natsRoom) tell(u *User, name, line string) {
 	}
 	data, _ := json.Marshal(tellMsg{m.Sess, line})
 	reply, err := r.nc.RequestWithContext(ctx, tellSubject+m.Inst, data)
-	if err != nil || string(reply.Data) != "ok" {
+	switch {
+	case err != nil: // no answer in time: dropped there (a slow consumer), or that instance is dying
+		u.SendMsg(replyNotDelivered)
+	case string(reply.Data) != "ok":
 		u.SendMsg(replyNoUser)
 	}
 }
@@ -639,38 +754,48 @@ func (r *natsRoom) isFenced() bool {
 
 // fence is the end of this instance in the chat: it can no longer prove it
 // is alive, so before another instance frees its users' names it tells
-// them and lets run shut the server down.
+// them the chat is unavailable and disconnects them, and takes nobody new
+// (join). natsChat.rejoin then joins the chat again as a new instance.
 func (r *natsRoom) fence(why string) {
 	r.fenceOnce.Do(func() {
 		r.log.Error("leaving the chat: fenced", "why", why)
 		r.s.mu.Lock()
-		for u := range r.users {
-			u.SendMsg(replyUnavailable)
-		}
-		r.s.mu.Unlock()
+		defer r.s.mu.Unlock()
 		close(r.fenced)
+		for u := range r.users {
+			u.stop(leftUnavailable)
+		}
+		if len(r.users) == 0 {
+			closeOnce(r.empty)
+		}
 	})
 }
 
-// Close leaves the chat: the users have left already (Shutdown), so this
-// gives up the lease and lets the connection go.
+// Close leaves the chat: the users have left already (Shutdown, or fence),
+// so this gives up the lease, unless fenced (a survivor claims it), and
+// lets the connection go. A second Close does nothing.
 func (r *natsRoom) Close() {
-	close(r.stopBeat)
-	r.beating.Wait()
-	r.room.Stop()
-	<-r.room.Closed()
-	_ = r.tells.Unsubscribe()
-	select {
-	case <-r.fenced:
-	default:
+	r.closeOnce.Do(func() {
+		close(r.stopBeat)
+		r.roomMu.Lock()
+		r.closing = true
+		r.room.Stop()
+		<-r.room.Closed()
+		r.roomMu.Unlock()
+		r.beating.Wait()
+		_ = r.tells.Unsubscribe()
+		if r.isFenced() {
+			r.nc.Close() // nothing it would still send is wanted
+			return
+		}
 		ctx, cancel := r.ctx()
 		_ = r.leases.Delete(ctx, r.id)
 		cancel()
-	}
-	_ = r.nc.Drain()
-	for !r.nc.IsClosed() {
-		time.Sleep(5 * time.Millisecond)
-	}
+		_ = r.nc.Drain()
+		for !r.nc.IsClosed() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 }
 
 // clusterFlags are the command line's -nats flags.
@@ -679,40 +804,123 @@ type clusterFlags struct {
 	lease             time.Duration
 }
 
-// startCluster joins s to the chat the flags name, if any. fenced is
-// closed when the instance has to leave (nil: never); leave, after the
-// server's Shutdown, leaves the chat and stops the embedded NATS server.
-func startCluster(s *Server, f clusterFlags) (fenced <-chan struct{}, leave func(), err error) {
+// startCluster joins s to the chat the flags name, if any; leave, after
+// the server's Shutdown, leaves the chat and stops the embedded NATS
+// server.
+func startCluster(s *Server, f clusterFlags) (leave func(), err error) {
 	switch {
 	case f.listen == "" && f.urls == "":
-		return nil, func() {}, nil // one machine: no NATS at all
+		return func() {}, nil // one machine: no NATS at all
 	case f.listen != "" && f.urls != "":
-		return nil, nil, errors.New("-nats-listen and -nats do not go together: the other instances join this one with -nats")
+		return nil, errors.New("-nats-listen and -nats do not go together: the other instances join this one with -nats")
 	case f.lease < 100*time.Millisecond:
-		return nil, nil, errors.New("-nats-lease must be at least 100ms")
+		return nil, errors.New("-nats-lease must be at least 100ms")
 	}
 	var embedded *embeddedNATS
 	if f.listen != "" {
 		if embedded, err = startNATS(f.listen, f.dir); err != nil {
-			return nil, nil, fmt.Errorf("cannot run NATS on %s: %w", f.listen, err)
+			return nil, fmt.Errorf("cannot run NATS on %s: %w", f.listen, err)
 		}
 		f.urls = embedded.URL()
 	}
-	r, err := joinNATS(s, NATSConfig{URLs: f.urls, Lease: f.lease})
+	cfg := NATSConfig{URLs: f.urls, Lease: f.lease}
+	r, err := joinNATS(context.Background(), s, cfg)
 	if err != nil {
 		if embedded != nil {
 			embedded.Shutdown()
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	s.cluster = r
+	ctx, stop := context.WithCancel(context.Background())
+	c := &natsChat{s: s, cfg: cfg, done: make(chan struct{})}
+	c.room.Store(r)
+	s.cluster = c
 	s.log.Info("joined the chat on NATS", "instance", r.id, "nats", f.urls)
-	return r.fenced, func() {
-		r.Close()
+	go c.rejoin(ctx)
+	return func() {
+		stop()
+		<-c.done
+		c.room.Load().Close()
 		if embedded != nil {
 			embedded.Shutdown()
 		}
 	}, nil
+}
+
+// natsChat is an instance's place in the chat across fences: the cluster
+// seam of a Server on NATS. It serves through one natsRoom at a time.
+// When that room is fenced its users are disconnected; once the last has
+// left, rejoin closes it and joins the chat again as a new instance, with
+// a new id and lease (a survivor claims the old one and says its users
+// 下线). Until then the fenced room turns every newcomer away. A user's
+// every call goes to the room it joined: the room changes only once all
+// of them have left.
+type natsChat struct {
+	s    *Server
+	cfg  NATSConfig
+	room atomic.Pointer[natsRoom]
+	done chan struct{} // closed when rejoin has returned
+}
+
+func (c *natsChat) join(u *User) error              { return c.room.Load().join(u) }
+func (c *natsChat) leftLocked(u *User) []byte       { return c.room.Load().leftLocked(u) }
+func (c *natsChat) leave(u *User, line []byte)      { c.room.Load().leave(u, line) }
+func (c *natsChat) say(line []byte)                 { c.room.Load().say(line) }
+func (c *natsChat) tell(u *User, name, line string) { c.room.Load().tell(u, name, line) }
+func (c *natsChat) rename(u *User, name string)     { c.room.Load().rename(u, name) }
+func (c *natsChat) who() string                     { return c.room.Load().who() }
+
+// Rejoin backoff: from the first attempt right after the fence, doubling,
+// at most a lease apart.
+const minRejoinDelay = 100 * time.Millisecond
+
+// rejoin waits for the room to be fenced, lets it go once its users have
+// left, and joins the chat again, retrying with backoff until NATS is back
+// or ctx (the server's leave) ends.
+func (c *natsChat) rejoin(ctx context.Context) {
+	defer close(c.done)
+	for {
+		old := c.room.Load()
+		select {
+		case <-ctx.Done():
+			return
+		case <-old.fenced:
+		}
+		old.nc.Close() // its users' leaving fails fast: nothing it would still send is wanted
+		select {
+		case <-ctx.Done():
+			return
+		case <-old.empty:
+		}
+		old.Close()
+		r := c.joinAgain(ctx)
+		if r == nil {
+			return
+		}
+		c.room.Store(r)
+		c.s.log.Info("rejoined the chat on NATS as a new instance", "instance", r.id, "was", old.id)
+	}
+}
+
+// joinAgain joins the chat as a new instance, first at once, then with backoff
+// doubling up to a lease; nil once ctx ends.
+func (c *natsChat) joinAgain(ctx context.Context) *natsRoom {
+	delay := time.Duration(0)
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		r, err := joinNATS(ctx, c.s, c.cfg)
+		if err == nil {
+			return r
+		}
+		delay = min(max(2*delay, minRejoinDelay), c.cfg.Lease)
+		c.s.log.Warn("cannot rejoin the chat yet", "err", err, "retry in", delay)
+	}
 }
 
 // embeddedNATS runs a NATS server with JetStream in this process, keeping

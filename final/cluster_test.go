@@ -44,7 +44,7 @@ func startInstance(t testing.TB, url string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := NewServer(DefaultConfig())
-	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+	leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -360,7 +360,7 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 			servers := make([]*Server, 2)
 			for i := range servers {
 				servers[i] = NewServer(DefaultConfig())
-				_, leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
+				leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
 				require.NoError(b, err)
 				b.Cleanup(leave)
 			}
@@ -401,7 +401,7 @@ func TestClusterDefaultNameCollision(t *testing.T) {
 	users := make([]*User, 2)
 	for i := range users {
 		s := NewServer(DefaultConfig())
-		_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+		leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
 		require.NoError(t, err)
 		t.Cleanup(leave)
 		users[i] = NewUser(&discardConn{addr: addr}, s)

@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s := NewServer(cfg)
-	fenced, leave, err := startCluster(s, nc)
+	leave, err := startCluster(s, nc)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		_ = ln.Close()
@@ -95,10 +95,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err := <-served:
 		cfg.Logger.Error("accept loop ended", "err", err)
 		shutdown(s, *shutdownTimeout)
-		return 1
-	case <-fenced:
-		shutdown(s, *shutdownTimeout)
-		<-served
 		return 1
 	case <-ctx.Done():
 	}
