@@ -870,8 +870,8 @@ func (c *natsChat) tell(u *User, name, line string) { c.room.Load().tell(u, name
 func (c *natsChat) rename(u *User, name string)     { c.room.Load().rename(u, name) }
 func (c *natsChat) who() string                     { return c.room.Load().who() }
 
-// Rejoin backoff: from the first attempt right after the fence, doubling,
-// at most a lease apart.
+// Rejoin backoff: the first attempt right after the fence, then from
+// minRejoinDelay, doubling, to a quarter of the lease (2 s by default).
 const minRejoinDelay = 100 * time.Millisecond
 
 // rejoin waits for the room to be fenced, lets it go once its users have
@@ -902,8 +902,8 @@ func (c *natsChat) rejoin(ctx context.Context) {
 	}
 }
 
-// joinAgain joins the chat as a new instance, first at once, then with backoff
-// doubling up to a lease; nil once ctx ends.
+// joinAgain joins the chat as a new instance, retrying with backoff; nil
+// once ctx ends.
 func (c *natsChat) joinAgain(ctx context.Context) *natsRoom {
 	delay := time.Duration(0)
 	for {
@@ -918,7 +918,7 @@ func (c *natsChat) joinAgain(ctx context.Context) *natsRoom {
 		if err == nil {
 			return r
 		}
-		delay = min(max(2*delay, minRejoinDelay), c.cfg.Lease)
+		delay = min(max(2*delay, minRejoinDelay), c.cfg.Lease/4)
 		c.s.log.Warn("cannot rejoin the chat yet", "err", err, "retry in", delay)
 	}
 }

@@ -236,30 +236,6 @@ func TestClusterInstanceKilled(t *testing.T) {
 	alice.nothing()
 }
 
-// The instance that hosts NATS dies: the others fence themselves before
-// their leases could expire anywhere: they tell their users the chat is
-// unavailable, disconnect them and exit.
-func TestClusterNATSHostKilled(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	natsAddr, err := proc.FreeAddr()
-	require.NoError(t, err)
-	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
-	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
-	alice := dialOwnPort(t, host.Addr)
-	bob := dialOwnPort(t, other.Addr)
-	alice.expect(bob.prefix() + "已上线\n")
-
-	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
-	assert.Equal(t, replyUnavailable+replyClosing, bob.closed())
-	err = other.Program.Exit(t)
-	out := string(other.Program.Out.Bytes())
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "output: %s", out)
-	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, out, "fenced")
-}
-
 // SIGINT: an instance leaves at once, saying 下线 for its users to the
 // others, and gives its lease back (no survivor announces them again).
 func TestClusterInstanceInterrupted(t *testing.T) {
