@@ -92,6 +92,7 @@ type natsRoom struct {
 	stopBeat  chan struct{}
 	beating   sync.WaitGroup // heartbeat, claims and restarts
 	closeOnce sync.Once
+	leaving   atomic.Bool // Close has begun: the disconnect is its own
 }
 
 // NATSConfig says how an instance joins a chat on NATS.
@@ -131,9 +132,12 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 		nats.MaxPingsOutstanding(2),
 		nats.ReconnectBufSize(-1),
 		nats.NoReconnect(), // a fenced instance has lost its users; it rejoins as a new one
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				r.fence("lost NATS: " + err.Error())
+		nats.DisconnectErrHandler(func(c *nats.Conn, _ error) {
+			// With reconnects off nats.go passes no error here, even when
+			// the server went away; every disconnect but Close's own is a
+			// loss.
+			if !r.leaving.Load() {
+				r.fence(fmt.Sprint("lost NATS: ", c.LastError()))
 			}
 		}),
 		nats.ErrorHandler(r.asyncError),
@@ -776,6 +780,7 @@ func (r *natsRoom) fence(why string) {
 // lets the connection go. A second Close does nothing.
 func (r *natsRoom) Close() {
 	r.closeOnce.Do(func() {
+		r.leaving.Store(true)
 		close(r.stopBeat)
 		r.roomMu.Lock()
 		r.closing = true
@@ -918,8 +923,12 @@ func (c *natsChat) joinAgain(ctx context.Context) *natsRoom {
 		if err == nil {
 			return r
 		}
+		level := slog.LevelDebug // said once at the default level: NATS may stay away for long
+		if delay == 0 {
+			level = slog.LevelWarn
+		}
 		delay = min(max(2*delay, minRejoinDelay), c.cfg.Lease/4)
-		c.s.log.Warn("cannot rejoin the chat yet", "err", err, "retry in", delay)
+		c.s.log.Log(ctx, level, "cannot rejoin the chat yet; retrying", "err", err, "every", delay, "up to", c.cfg.Lease/4)
 	}
 }
 
