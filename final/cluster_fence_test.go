@@ -185,7 +185,7 @@ func TestClusterNATSHostKilled(t *testing.T) {
 	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
 	assert.Equal(t, replyUnavailable, bob.closed())
 	other.Console.Expect(t, `msg="leaving the chat: fenced" why="lost NATS: `) // at once: not the watchdog, lease/2 later
-	carol := dialRaw(t, other.Addr) // while NATS is gone
+	carol := dialRaw(t, other.Addr)                                            // while NATS is gone
 	assert.Equal(t, replyUnavailable, carol.closed())
 	require.True(t, other.Program.Running(), "a fenced instance keeps listening")
 
