@@ -184,8 +184,9 @@ func TestClusterNATSHostKilled(t *testing.T) {
 
 	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
 	assert.Equal(t, replyUnavailable, bob.closed())
-	other.Console.Expect(t, `msg="leaving the chat: fenced" why="lost NATS: `) // at once: not the watchdog, lease/2 later
-	carol := dialRaw(t, other.Addr)                                            // while NATS is gone
+	// At once, from the disconnect; the watchdog would say so lease/2 later.
+	other.Console.Expect(t, `msg="leaving the chat: fenced" why="lost NATS: `)
+	carol := dialRaw(t, other.Addr) // while NATS is gone
 	assert.Equal(t, replyUnavailable, carol.closed())
 	require.True(t, other.Program.Running(), "a fenced instance keeps listening")
 
