@@ -147,6 +147,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 	}
 	r.nc = nc
 	if err := r.setUp(ctx); err != nil {
+		r.leaving.Store(true) // never joined: nothing to fence
 		nc.Close()
 		return nil, err
 	}
@@ -162,9 +163,10 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 //   - on the private-message subscription, a dropped message is a request
 //     nobody answers: its sender is told it may not have arrived (see
 //     tell), never that its recipient does not exist;
-//   - on the room (or a who's short read of a bucket, which restarts
-//     itself), the room's ordered consumer is restarted after the last line
-//     it delivered (see restarts), so no line is lost or delivered twice.
+//   - on any other (the room's; or a who's short read of a bucket, where
+//     it costs one needless restart), the room's ordered consumer is
+//     restarted after the last line it delivered (see restarts), so no
+//     line is lost or delivered twice.
 //
 // With the room's pull consumer holding at most one pull's worth (500
 // lines) and NATS's default limits (500,000 messages, 64 MiB), neither
@@ -502,7 +504,9 @@ func (r *natsRoom) tell(u *User, name, line string) {
 	data, _ := json.Marshal(tellMsg{m.Sess, line})
 	reply, err := r.nc.RequestWithContext(ctx, tellSubject+m.Inst, data)
 	switch {
-	case err != nil: // no answer in time: dropped there (a slow consumer), or that instance is dying
+	case errors.Is(err, nats.ErrNoResponders): // its instance has left the chat, and its users with it
+		u.SendMsg(replyNoUser)
+	case err != nil: // no answer in time: dropped there (a slow consumer), or that instance is stuck
 		u.SendMsg(replyNotDelivered)
 	case string(reply.Data) != "ok":
 		u.SendMsg(replyNoUser)
