@@ -169,8 +169,9 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 //     line is lost or delivered twice.
 //
 // With the room's pull consumer holding at most one pull's worth (500
-// lines) and NATS's default limits (500,000 messages, 64 MiB), neither
-// should happen; a test forces both with tiny limits.
+// lines, some 6 MiB with the default MaxLine) and NATS's default limits
+// (500,000 messages, 64 MiB), neither should happen; a test forces both
+// with tiny limits.
 func (r *natsRoom) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	if !errors.Is(err, nats.ErrSlowConsumer) {
 		r.log.Warn("NATS error", "subject", subjectOf(sub), "err", err)
