@@ -123,7 +123,8 @@ func TestClusterSlowConsumerRoom(t *testing.T) {
 // The private-message subscription becomes a slow consumer: a message that
 // arrives while another is held up past a pending limit of one is dropped.
 // Its sender is not told 该用户不存在 (bob is online) but that it may not
-// have been delivered; the other message arrives.
+// have been delivered; the other message arrives. 该用户不存在 stays for a
+// name nobody has, or one whose instance has left (no responders).
 func TestClusterSlowConsumerTell(t *testing.T) {
 	t.Parallel()
 	url := startTestNATS(t)
@@ -160,6 +161,12 @@ func TestClusterSlowConsumerTell(t *testing.T) {
 	}
 	// Nobody called so: still 该用户不存在.
 	carol.send("to nobody 三\n")
+	carol.expect(replyNoUser)
+	// bob's instance no longer takes private messages, as when it has left
+	// the chat (no responders): its users have gone with it.
+	require.NoError(t, tells.Unsubscribe())
+	require.NoError(t, roomOf(s2).nc.Flush()) // the server has it
+	carol.send("to bob 四\n")
 	carol.expect(replyNoUser)
 }
 
