@@ -65,6 +65,15 @@ func roomSubscription(t *testing.T, s *Server) *nats.Subscription {
 	return sub
 }
 
+// hold takes s's lock, as an instance held up would, until release; a
+// test that fails meanwhile lets go before its clean-up needs the lock.
+func hold(t *testing.T, s *Server) (release func()) {
+	s.mu.Lock()
+	release = sync.OnceFunc(s.mu.Unlock)
+	t.Cleanup(release)
+	return release
+}
+
 // field is v's field name, unexported or not.
 func field(v reflect.Value, name string) reflect.Value {
 	f := v.FieldByName(name)
@@ -96,20 +105,13 @@ func TestClusterSlowConsumerRoom(t *testing.T) {
 		fmt.Fprintf(&sent, "m%d\n", i)
 		fmt.Fprintf(&want, "%sm%d\n", alice.prefix(), i)
 	}
-	s2.mu.Lock() // deliver waits: the first line is pending, the next overflows
+	release := hold(t, s2) // deliver waits: the first line is pending, the next overflows
 	alice.send(sent.String())
 	alice.expect(want.String()) // n1 is not held up
-	held := true
-	defer func() { // a failure while held must not deadlock the clean-up
-		if held {
-			s2.mu.Unlock()
-		}
-	}()
 	// The first line dropped makes asyncError restart the room: the old
 	// subscription goes (and the restart waits for deliver to let go).
 	waitFor(t, "NATS to drop a line and the room to restart", func() bool { return !sub.IsValid() })
-	held = false
-	s2.mu.Unlock()
+	release()
 	bob.expect(want.String())
 	bob.nothing()
 	alice.nothing()
@@ -142,7 +144,7 @@ func TestClusterSlowConsumerTell(t *testing.T) {
 
 	tells := roomOf(s2).tells
 	require.NoError(t, tells.SetPendingLimits(1, -1))
-	s2.mu.Lock() // onTell waits on it with alice's message
+	release := hold(t, s2) // onTell waits on it with alice's message
 	alice.send("to bob 一\n")
 	waitFor(t, "alice's message at n2", func() bool {
 		n, _, _ := tells.Pending()
@@ -153,7 +155,7 @@ func TestClusterSlowConsumerTell(t *testing.T) {
 		n, _ := tells.Dropped()
 		return n == 1
 	})
-	s2.mu.Unlock()
+	release()
 	bob.expect("alice想对您说：一\n")
 	carol.expect(replyNotDelivered)
 	for _, c := range []*client{alice, bob, carol} {
