@@ -176,8 +176,9 @@ func TestClusterSlowConsumerTell(t *testing.T) {
 // same -nats-dir). The other instance fences itself before its lease
 // could expire anywhere: it tells its users the chat is unavailable and
 // disconnects them, turns newcomers away while NATS is gone, and does not
-// exit. Once NATS is back it rejoins as a new instance; the old instances'
-// leases are claimed and their users said 下线 once, and the chat goes on.
+// exit. Once NATS is back it rejoins as a new instance; the old names are
+// held until the old instances' leases are claimed and their users said
+// 下线 once; the chat goes on.
 func TestClusterNATSHostKilled(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -201,6 +202,9 @@ func TestClusterNATSHostKilled(t *testing.T) {
 
 	host = startChild(t, hostArgs...)
 	alice2 := dialOwnPort(t, host.Addr) // live long before any lease is claimed (1.2 leases)
+	// No split brain: bob's name stays his until his old lease is claimed.
+	alice2.send("rename bob\n")
+	alice2.expect(replyNameUsed)
 	other.Console.Expect(t, "rejoined the chat on NATS as a new instance")
 	bob2 := dialOwnPort(t, other.Addr)
 	gone := []string{alice.prefix() + "下线\n", "[" + bob.addr + "]bob: 下线\n"}
