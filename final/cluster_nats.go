@@ -772,7 +772,7 @@ func (r *natsRoom) fence(why string) {
 		defer r.s.mu.Unlock()
 		close(r.fenced)
 		for u := range r.users {
-			u.stop(leftUnavailable)
+			u.stop(leftFenced)
 		}
 		if len(r.users) == 0 {
 			closeOnce(r.empty)

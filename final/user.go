@@ -26,17 +26,17 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return 
 type leaveReason uint8
 
 const (
-	stillHere       leaveReason = iota
-	leftQuit                    // the client closed or reset the connection
-	leftIdle                    // silent for Config.Idle (fix 10)
-	leftSlow                    // its queue overflowed (fix 8)
-	leftWrite                   // a write stalled past Config.WriteTimeout (fix 8)
-	leftShutdown                // the server is shutting down (fix 12)
-	leftUnavailable             // the instance lost the chat on NATS (cluster_nats.go)
+	stillHere    leaveReason = iota
+	leftQuit                 // the client closed or reset the connection
+	leftIdle                 // silent for Config.Idle (fix 10)
+	leftSlow                 // its queue overflowed (fix 8)
+	leftWrite                // a write stalled past Config.WriteTimeout (fix 8)
+	leftShutdown             // the server is shutting down (fix 12)
+	leftFenced               // the instance lost the chat on NATS (cluster_nats.go)
 )
 
 func (r leaveReason) String() string {
-	return [...]string{"still here", "quit", "idle", "slow consumer", "write timeout", "shutdown", "chat unavailable"}[r]
+	return [...]string{"still here", "quit", "idle", "slow consumer", "write timeout", "shutdown", "fenced"}[r]
 }
 
 // notice is what the user is told on the way out, if anything.
@@ -48,7 +48,7 @@ func (r leaveReason) notice() string {
 		return replySlow
 	case leftShutdown:
 		return replyClosing
-	case leftUnavailable:
+	case leftFenced:
 		return replyUnavailable
 	}
 	return ""
