@@ -292,7 +292,7 @@ func TestClusterRoomIsShared(t *testing.T) {
 		servers = append(servers, s)
 	}
 	third := NewServer(DefaultConfig())
-	_, leave, err := startCluster(third, clusterFlags{urls: url, lease: testLease})
+	leave, err := startCluster(third, clusterFlags{urls: url, lease: testLease})
 	require.NoError(t, err)
 	servers = append(servers, third)
 	cfg := DefaultConfig()

@@ -36,6 +36,10 @@ const (
 	leasesBucket = "chat-leases"
 
 	replyUnavailable = "聊天暂时不可用（与 NATS 断开），连接将关闭\n"
+	// A private message whose instance did not answer in time: NATS may
+	// have dropped it (a slow consumer there), so nobody knows whether it
+	// arrived, but its recipient does exist.
+	replyNotDelivered = "私聊消息可能未送达：对方所在的实例没有及时回应\n"
 )
 
 // errUnavailable turns away a user who cannot join while NATS is gone.
@@ -70,8 +74,13 @@ type natsRoom struct {
 	js     jetstream.JetStream
 	names  jetstream.KeyValue
 	leases jetstream.KeyValue
-	room   jetstream.ConsumeContext
 	tells  *nats.Subscription
+
+	roomMu  sync.Mutex               // guards room and closing: a restart and Close
+	room    jetstream.ConsumeContext // the room's ordered consumer
+	closing bool                     // Close has begun: no more restarts
+	resume  chan struct{}            // a slow consumer dropped part of the room: restart it
+	last    uint64                   // the stream sequence of the last room line delivered; guarded by s.mu
 
 	// The room's budget in a cluster (see budget.go). Server.room, which
 	// pays before a line is published, is shared: each of n instances has
@@ -87,9 +96,12 @@ type natsRoom struct {
 	whoMu sync.Mutex // see who
 
 	fenceOnce sync.Once
-	fenced    chan struct{} // closed when this instance cannot prove it is alive
+	fenced    chan struct{} // closed, under s.mu, when this instance cannot prove it is alive
+	empty     chan struct{} // closed, under s.mu, once fenced and every user has left
 	stopBeat  chan struct{}
-	beating   sync.WaitGroup
+	beating   sync.WaitGroup // heartbeat, claims and restarts
+	closeOnce sync.Once
+	leaving   atomic.Bool // Close has begun: the disconnect is its own
 }
 
 // NATSConfig says how an instance joins a chat on NATS.
@@ -109,15 +121,16 @@ func bucketKeys(name string) []string {
 	return keys
 }
 
-// joinNATS connects s to the chat on NATS and starts delivering the room
-// to s's users. Close leaves the chat.
-func joinNATS(s *Server, cfg NATSConfig) (*natsRoom, error) {
+// joinNATS connects s to the chat on NATS, as a new instance, and starts
+// delivering the room to s's users. Close leaves the chat.
+func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error) {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	r := &natsRoom{
 		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease,
 		users: make(map[*User]*local), bySess: make(map[string]*User),
-		fenced: make(chan struct{}), stopBeat: make(chan struct{}),
+		fenced: make(chan struct{}), empty: make(chan struct{}),
+		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
 		delivered: newLimiter(s.cfg.RoomRate, s.cfg.RoomBurst),
 	}
 	// nats.go's defaults would let this instance lose NATS for minutes
@@ -128,30 +141,62 @@ func joinNATS(s *Server, cfg NATSConfig) (*natsRoom, error) {
 		nats.PingInterval(cfg.Lease/5),
 		nats.MaxPingsOutstanding(2),
 		nats.ReconnectBufSize(-1),
-		nats.NoReconnect(), // a fenced instance has lost its users anyway
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				r.fence("lost NATS: " + err.Error())
+		nats.NoReconnect(), // a fenced instance has lost its users; it rejoins as a new one
+		nats.DisconnectErrHandler(func(c *nats.Conn, _ error) {
+			// With reconnects off nats.go passes no error here, even when
+			// the server went away; every disconnect but Close's own is a
+			// loss.
+			if !r.leaving.Load() {
+				r.fence(fmt.Sprint("lost NATS: ", c.LastError()))
 			}
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			// The room's ordered consumer notices the gap a dropped message
-			// leaves and starts again after the last one it delivered; a
-			// dropped private message is lost, so it is logged.
-			r.log.Warn("NATS error", "subject", subjectOf(sub), "err", err)
-		}),
+		nats.ErrorHandler(r.asyncError),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", cfg.URLs, err)
 	}
 	r.nc = nc
-	if err := r.setUp(); err != nil {
+	if err := r.setUp(ctx); err != nil {
+		r.leaving.Store(true) // never joined: nothing to fence
 		nc.Close()
 		return nil, err
 	}
-	r.beating.Add(1)
+	r.beating.Add(2)
 	go r.heartbeat()
+	go r.restarts()
 	return r, nil
+}
+
+// asyncError is NATS's report of what went wrong away from any call. A
+// slow consumer is a subscription whose messages piled up past its pending
+// limits, so NATS dropped some:
+//   - on the private-message subscription, a dropped message is a request
+//     nobody answers: its sender is told it may not have arrived (see
+//     tell), never that its recipient does not exist;
+//   - on any other (the room's; or a who's short read of a bucket, where
+//     it costs one needless restart), the room's ordered consumer is
+//     restarted after the last line it delivered (see restarts), so no
+//     line is lost or delivered twice.
+//
+// With the room's pull consumer holding at most one pull's worth (500
+// lines, some 6 MiB with the default MaxLine) and NATS's default limits
+// (500,000 messages, 64 MiB), neither should happen; a test forces both
+// with tiny limits.
+func (r *natsRoom) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrSlowConsumer) {
+		r.log.Warn("NATS error", "subject", subjectOf(sub), "err", err)
+		return
+	}
+	if sub == r.tells {
+		dropped, _ := sub.Dropped()
+		r.log.Warn("slow consumer: private messages dropped; their senders hear they may not have arrived", "dropped", dropped)
+		return
+	}
+	r.log.Warn("slow consumer: restarting the room after its last line", "subject", subjectOf(sub))
+	select {
+	case r.resume <- struct{}{}:
+	default: // a restart is pending already
+	}
 }
 
 func subjectOf(sub *nats.Subscription) string {
@@ -163,21 +208,22 @@ func subjectOf(sub *nats.Subscription) string {
 
 // setUp makes (or finds) the stream and buckets, takes this instance's
 // lease and starts consuming the room from now on.
-func (r *natsRoom) setUp() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (r *natsRoom) setUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	js, err := jetstream.New(r.nc)
 	if err != nil {
 		return err
 	}
 	r.js = js
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       streamName,
 		Subjects:   []string{roomSubject},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     time.Hour, // a chat keeps no history: the stream is for order, not memory
 		Duplicates: 2 * time.Minute,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", streamName, err)
 	}
 	if r.names, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: namesBucket}); err != nil {
@@ -195,16 +241,61 @@ func (r *natsRoom) setUp() error {
 	if r.tells, err = r.nc.Subscribe(tellSubject+r.id, r.onTell); err != nil {
 		return err
 	}
-	cons, err := js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+	// From now on: after the stream's last line, which a restart also
+	// starts after (the cursor).
+	r.last = stream.CachedInfo().State.LastSeq
+	r.room, err = r.consume(ctx, r.last+1)
+	return err
+}
+
+// consume starts an ordered consumer of the room at stream sequence from.
+func (r *natsRoom) consume(ctx context.Context, from uint64) (jetstream.ConsumeContext, error) {
+	cons, err := r.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
 	})
 	if err != nil {
-		return fmt.Errorf("consumer: %w", err)
+		return nil, fmt.Errorf("consumer: %w", err)
 	}
-	r.room, err = cons.Consume(r.deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	return cons.Consume(r.deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		r.log.Debug("room consumer", "err", err)
 	}))
-	return err
+}
+
+// restarts starts the room's consumer again after the last line delivered
+// whenever asyncError asks: the old one stops first, so nothing is
+// delivered twice, and the new one starts at the very next line, so
+// nothing is lost. (The ordered consumer would notice a gap itself, but
+// only when the next line comes, and a dropped last line would wait.)
+func (r *natsRoom) restarts() {
+	defer r.beating.Done()
+	for {
+		select {
+		case <-r.stopBeat:
+			return
+		case <-r.fenced:
+			return
+		case <-r.resume:
+		}
+		r.roomMu.Lock()
+		if !r.closing {
+			r.room.Stop()
+			<-r.room.Closed()
+			r.s.mu.Lock()
+			from := r.last + 1
+			r.s.mu.Unlock()
+			ctx, cancel := r.ctx()
+			room, err := r.consume(ctx, from)
+			cancel()
+			if err != nil {
+				r.roomMu.Unlock()
+				r.fence("cannot restart the room: " + err.Error())
+				return
+			}
+			r.room = room
+		}
+		r.roomMu.Unlock()
+	}
 }
 
 // deliver puts one line of the room, in the stream's order, in the queue
@@ -219,6 +310,10 @@ func (r *natsRoom) setUp() error {
 // more than its batch (500 messages) ahead, so the rest waits in the
 // stream. Close stops the wait (stopBeat).
 func (r *natsRoom) deliver(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return // not a stream message
+	}
 	line := m.Data()
 	if !spend(r.delivered, len(line), r.stopBeat) {
 		return
@@ -227,6 +322,10 @@ func (r *natsRoom) deliver(m jetstream.Msg) {
 	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if meta.Sequence.Stream <= r.last {
+		return // delivered already, before a restart
+	}
+	r.last = meta.Sequence.Stream
 	if sess, ok := strings.CutPrefix(id, "on."); ok {
 		if u := r.bySess[sess]; u != nil {
 			r.users[u].live = true
@@ -281,10 +380,13 @@ func (r *natsRoom) join(u *User) error {
 	}
 	s.mu.Lock()
 	s.joining--
-	if s.closing {
+	if s.closing || r.isFenced() {
 		s.mu.Unlock()
 		r.free(revs)
-		return errClosing
+		if s.closing {
+			return errClosing
+		}
+		return errUnavailable
 	}
 	u.Name = name
 	s.OnlineMap[name] = u
@@ -297,9 +399,7 @@ func (r *natsRoom) join(u *User) error {
 		r.log.Warn("cannot announce a join", "err", err)
 		s.mu.Lock()
 		delete(s.OnlineMap, name)
-		s.releaseKeysLocked(u)
-		delete(r.users, u)
-		delete(r.bySess, sess)
+		r.forgetLocked(u, sess)
 		s.mu.Unlock()
 		r.free(revs)
 		return errUnavailable
@@ -371,10 +471,29 @@ func (r *natsRoom) leave(u *User, line []byte) {
 	}
 	r.free(l.revs)
 	s.mu.Lock()
-	delete(r.users, u)
-	delete(r.bySess, l.sess)
-	s.releaseKeysLocked(u)
+	r.forgetLocked(u, l.sess)
 	s.mu.Unlock()
+}
+
+// forgetLocked takes u off this instance; s.mu is held. The last user of a
+// fenced instance to go lets it close (see natsChat.rejoin).
+func (r *natsRoom) forgetLocked(u *User, sess string) {
+	delete(r.users, u)
+	delete(r.bySess, sess)
+	r.s.releaseKeysLocked(u)
+	if len(r.users) == 0 && r.isFenced() {
+		closeOnce(r.empty)
+	}
+}
+
+// closeOnce closes c unless it is closed already; the caller holds the
+// lock that guards c.
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
 }
 
 func (r *natsRoom) say(line []byte) {
@@ -409,7 +528,7 @@ func (r *natsRoom) tell(u *User, name, line string) {
 		err = json.Unmarshal(e.Value(), &m)
 	}
 	if err != nil || m.Name != name {
-		r.replyNoUser(u)
+		r.reply(u, replyNoUser)
 		return
 	}
 	d, err := r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Size: len(line)})
@@ -417,15 +536,18 @@ func (r *natsRoom) tell(u *User, name, line string) {
 		if !wait(d, u.done) {
 			return
 		}
-		if _, err = r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Line: line}); err != nil && !errors.Is(err, errGone) {
-			// The line may have arrived, its answer not: 该用户不存在
-			// would be a lie.
-			r.log.Warn("a private message may be lost", "err", err)
-			return
-		}
+		_, err = r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Line: line})
 	}
-	if err != nil {
-		r.replyNoUser(u)
+	switch {
+	case err == nil:
+	case errors.Is(err, errGone): // not there, or its instance has left the chat, and its users with it
+		r.reply(u, replyNoUser)
+	default:
+		// No answer in time: the request was dropped there (a slow
+		// consumer) or that instance is stuck. The line may have arrived
+		// (the answer to the second step lost): 该用户不存在 would be a lie.
+		r.log.Warn("a private message may not have been delivered", "err", err)
+		r.reply(u, replyNotDelivered)
 	}
 }
 
@@ -433,10 +555,10 @@ func (r *natsRoom) tell(u *User, name, line string) {
 // when its instance has no subscription any more.
 var errGone = errors.New("the recipient has gone")
 
-// replyNoUser tells u 该用户不存在, paid from u's own inbox, as every reply.
-func (r *natsRoom) replyNoUser(u *User) {
-	if spend(u.inbox, len(replyNoUser), u.done) {
-		u.SendMsg(replyNoUser)
+// reply sends u msg, paid from u's own inbox, as every reply.
+func (r *natsRoom) reply(u *User, msg string) {
+	if spend(u.inbox, len(msg), u.done) {
+		u.SendMsg(msg)
 	}
 }
 
@@ -743,38 +865,49 @@ func (r *natsRoom) isFenced() bool {
 
 // fence is the end of this instance in the chat: it can no longer prove it
 // is alive, so before another instance frees its users' names it tells
-// them and lets run shut the server down.
+// them the chat is unavailable and disconnects them, and takes nobody new
+// (join). natsChat.rejoin then joins the chat again as a new instance.
 func (r *natsRoom) fence(why string) {
 	r.fenceOnce.Do(func() {
 		r.log.Error("leaving the chat: fenced", "why", why)
 		r.s.mu.Lock()
-		for u := range r.users {
-			u.SendMsg(replyUnavailable)
-		}
-		r.s.mu.Unlock()
+		defer r.s.mu.Unlock()
 		close(r.fenced)
+		for u := range r.users {
+			u.stop(leftFenced)
+		}
+		if len(r.users) == 0 {
+			closeOnce(r.empty)
+		}
 	})
 }
 
-// Close leaves the chat: the users have left already (Shutdown), so this
-// gives up the lease and lets the connection go.
+// Close leaves the chat: the users have left already (Shutdown, or fence),
+// so this gives up the lease, unless fenced (a survivor claims it), and
+// lets the connection go. A second Close does nothing.
 func (r *natsRoom) Close() {
-	close(r.stopBeat)
-	r.beating.Wait()
-	r.room.Stop()
-	<-r.room.Closed()
-	_ = r.tells.Unsubscribe()
-	select {
-	case <-r.fenced:
-	default:
+	r.closeOnce.Do(func() {
+		r.leaving.Store(true)
+		close(r.stopBeat)
+		r.roomMu.Lock()
+		r.closing = true
+		r.room.Stop()
+		<-r.room.Closed()
+		r.roomMu.Unlock()
+		r.beating.Wait()
+		_ = r.tells.Unsubscribe()
+		if r.isFenced() {
+			r.nc.Close() // nothing it would still send is wanted
+			return
+		}
 		ctx, cancel := r.ctx()
 		_ = r.leases.Delete(ctx, r.id)
 		cancel()
-	}
-	_ = r.nc.Drain()
-	for !r.nc.IsClosed() {
-		time.Sleep(5 * time.Millisecond)
-	}
+		_ = r.nc.Drain()
+		for !r.nc.IsClosed() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 }
 
 // clusterFlags are the command line's -nats flags.
@@ -783,40 +916,127 @@ type clusterFlags struct {
 	lease             time.Duration
 }
 
-// startCluster joins s to the chat the flags name, if any. fenced is
-// closed when the instance has to leave (nil: never); leave, after the
-// server's Shutdown, leaves the chat and stops the embedded NATS server.
-func startCluster(s *Server, f clusterFlags) (fenced <-chan struct{}, leave func(), err error) {
+// startCluster joins s to the chat the flags name, if any; leave, after
+// the server's Shutdown, leaves the chat and stops the embedded NATS
+// server.
+func startCluster(s *Server, f clusterFlags) (leave func(), err error) {
 	switch {
 	case f.listen == "" && f.urls == "":
-		return nil, func() {}, nil // one machine: no NATS at all
+		return func() {}, nil // one machine: no NATS at all
 	case f.listen != "" && f.urls != "":
-		return nil, nil, errors.New("-nats-listen and -nats do not go together: the other instances join this one with -nats")
+		return nil, errors.New("-nats-listen and -nats do not go together: the other instances join this one with -nats")
 	case f.lease < 100*time.Millisecond:
-		return nil, nil, errors.New("-nats-lease must be at least 100ms")
+		return nil, errors.New("-nats-lease must be at least 100ms")
 	}
 	var embedded *embeddedNATS
 	if f.listen != "" {
 		if embedded, err = startNATS(f.listen, f.dir); err != nil {
-			return nil, nil, fmt.Errorf("cannot run NATS on %s: %w", f.listen, err)
+			return nil, fmt.Errorf("cannot run NATS on %s: %w", f.listen, err)
 		}
 		f.urls = embedded.URL()
 	}
-	r, err := joinNATS(s, NATSConfig{URLs: f.urls, Lease: f.lease})
+	cfg := NATSConfig{URLs: f.urls, Lease: f.lease}
+	r, err := joinNATS(context.Background(), s, cfg)
 	if err != nil {
 		if embedded != nil {
 			embedded.Shutdown()
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	s.cluster = r
+	ctx, stop := context.WithCancel(context.Background())
+	c := &natsChat{s: s, cfg: cfg, done: make(chan struct{})}
+	c.room.Store(r)
+	s.cluster = c
 	s.log.Info("joined the chat on NATS", "instance", r.id, "nats", f.urls)
-	return r.fenced, func() {
-		r.Close()
+	go c.rejoin(ctx)
+	return func() {
+		stop()
+		<-c.done
+		c.room.Load().Close()
 		if embedded != nil {
 			embedded.Shutdown()
 		}
 	}, nil
+}
+
+// natsChat is an instance's place in the chat across fences: the cluster
+// seam of a Server on NATS. It serves through one natsRoom at a time.
+// When that room is fenced its users are disconnected; once the last has
+// left, rejoin closes it and joins the chat again as a new instance, with
+// a new id and lease (a survivor claims the old one and says its users
+// 下线). Until then the fenced room turns every newcomer away. A user's
+// every call goes to the room it joined: the room changes only once all
+// of them have left.
+type natsChat struct {
+	s    *Server
+	cfg  NATSConfig
+	room atomic.Pointer[natsRoom]
+	done chan struct{} // closed when rejoin has returned
+}
+
+func (c *natsChat) join(u *User) error              { return c.room.Load().join(u) }
+func (c *natsChat) leftLocked(u *User) []byte       { return c.room.Load().leftLocked(u) }
+func (c *natsChat) leave(u *User, line []byte)      { c.room.Load().leave(u, line) }
+func (c *natsChat) say(line []byte)                 { c.room.Load().say(line) }
+func (c *natsChat) tell(u *User, name, line string) { c.room.Load().tell(u, name, line) }
+func (c *natsChat) rename(u *User, name string)     { c.room.Load().rename(u, name) }
+func (c *natsChat) who() string                     { return c.room.Load().who() }
+
+// Rejoin backoff: the first attempt right after the fence, then from
+// minRejoinDelay, doubling, to a quarter of the lease (2 s by default).
+const minRejoinDelay = 100 * time.Millisecond
+
+// rejoin waits for the room to be fenced, lets it go once its users have
+// left, and joins the chat again, retrying with backoff until NATS is back
+// or ctx (the server's leave) ends.
+func (c *natsChat) rejoin(ctx context.Context) {
+	defer close(c.done)
+	for {
+		old := c.room.Load()
+		select {
+		case <-ctx.Done():
+			return
+		case <-old.fenced:
+		}
+		old.nc.Close() // its users' leaving fails fast: nothing it would still send is wanted
+		select {
+		case <-ctx.Done():
+			return
+		case <-old.empty:
+		}
+		old.Close()
+		r := c.joinAgain(ctx)
+		if r == nil {
+			return
+		}
+		c.room.Store(r)
+		c.s.log.Info("rejoined the chat on NATS as a new instance", "instance", r.id, "was", old.id)
+	}
+}
+
+// joinAgain joins the chat as a new instance, retrying with backoff; nil
+// once ctx ends.
+func (c *natsChat) joinAgain(ctx context.Context) *natsRoom {
+	delay := time.Duration(0)
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		r, err := joinNATS(ctx, c.s, c.cfg)
+		if err == nil {
+			return r
+		}
+		level := slog.LevelDebug // said once at the default level: NATS may stay away for long
+		if delay == 0 {
+			level = slog.LevelWarn
+		}
+		delay = min(max(2*delay, minRejoinDelay), c.cfg.Lease/4)
+		c.s.log.Log(ctx, level, "cannot rejoin the chat yet; retrying", "err", err, "every", delay, "up to", c.cfg.Lease/4)
+	}
 }
 
 // embeddedNATS runs a NATS server with JetStream in this process, keeping

@@ -57,7 +57,7 @@ func startInstanceWith(t testing.TB, url string, lease time.Duration, tune func(
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := NewServer(cfg)
-	_, leave, err := startCluster(s, clusterFlags{urls: url, lease: lease})
+	leave, err := startCluster(s, clusterFlags{urls: url, lease: lease})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -249,30 +249,6 @@ func TestClusterInstanceKilled(t *testing.T) {
 	alice.nothing()
 }
 
-// The instance that hosts NATS dies: the others fence themselves before
-// their leases could expire anywhere: they tell their users the chat is
-// unavailable, disconnect them and exit.
-func TestClusterNATSHostKilled(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	natsAddr, err := proc.FreeAddr()
-	require.NoError(t, err)
-	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", dir, "-nats-lease", testLease.String())
-	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
-	alice := dialOwnPort(t, host.Addr)
-	bob := dialOwnPort(t, other.Addr)
-	alice.expect(bob.prefix() + "已上线\n")
-
-	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
-	assert.Equal(t, replyUnavailable+replyClosing, bob.closed())
-	err = other.Program.Exit(t)
-	out := string(other.Program.Out.Bytes())
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "output: %s", out)
-	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, out, "fenced")
-}
-
 // SIGINT: an instance leaves at once, saying 下线 for its users to the
 // others, and gives its lease back (no survivor announces them again).
 func TestClusterInstanceInterrupted(t *testing.T) {
@@ -373,7 +349,7 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 			servers := make([]*Server, 2)
 			for i := range servers {
 				servers[i] = NewServer(DefaultConfig())
-				_, leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
+				leave, err := startCluster(servers[i], clusterFlags{urls: url, lease: 10 * time.Second})
 				require.NoError(b, err)
 				b.Cleanup(leave)
 			}
@@ -414,7 +390,7 @@ func TestClusterDefaultNameCollision(t *testing.T) {
 	users := make([]*User, 2)
 	for i := range users {
 		s := NewServer(DefaultConfig())
-		_, leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
+		leave, err := startCluster(s, clusterFlags{urls: url, lease: testLease})
 		require.NoError(t, err)
 		t.Cleanup(leave)
 		users[i] = NewUser(&discardConn{addr: addr}, s)

@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&nc.listen, "nats-listen", "", "also run an embedded NATS server with JetStream on HOST:PORT and join the chat through it (a cluster on one machine)")
 	fs.StringVar(&nc.urls, "nats", "", "join the chat through these NATS servers (nats://HOST:PORT[,…]), which need JetStream")
 	fs.StringVar(&nc.dir, "nats-dir", "", "where -nats-listen keeps JetStream's data (default: a temporary directory, removed on exit)")
-	fs.DurationVar(&nc.lease, "nats-lease", 8*time.Second, "an instance silent on NATS this long is dead: its users leave everywhere at most 1.4 times this after it died; one that cannot renew for half of it leaves the chat")
+	fs.DurationVar(&nc.lease, "nats-lease", 8*time.Second, "an instance silent on NATS this long is dead: its users leave everywhere at most 1.4 times this after it died; one that cannot renew for half of it, or loses NATS, disconnects its users and rejoins as a new instance once NATS is back")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s := NewServer(cfg)
-	fenced, leave, err := startCluster(s, nc)
+	leave, err := startCluster(s, nc)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		_ = ln.Close()
@@ -95,10 +95,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err := <-served:
 		cfg.Logger.Error("accept loop ended", "err", err)
 		shutdown(s, *shutdownTimeout)
-		return 1
-	case <-fenced:
-		shutdown(s, *shutdownTimeout)
-		<-served
 		return 1
 	case <-ctx.Done():
 	}

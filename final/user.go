@@ -32,10 +32,11 @@ const (
 	leftSlow                 // its queue overflowed (fix 8)
 	leftWrite                // a write stalled past Config.WriteTimeout (fix 8)
 	leftShutdown             // the server is shutting down (fix 12)
+	leftFenced               // the instance lost the chat on NATS (cluster_nats.go)
 )
 
 func (r leaveReason) String() string {
-	return [...]string{"still here", "quit", "idle", "slow consumer", "write timeout", "shutdown"}[r]
+	return [...]string{"still here", "quit", "idle", "slow consumer", "write timeout", "shutdown", "fenced"}[r]
 }
 
 // notice is what the user is told on the way out, if anything.
@@ -47,6 +48,8 @@ func (r leaveReason) notice() string {
 		return replySlow
 	case leftShutdown:
 		return replyClosing
+	case leftFenced:
+		return replyUnavailable
 	}
 	return ""
 }
