@@ -73,7 +73,11 @@ func reserve(lim *rate.Limiter, n int) time.Duration {
 	var d time.Duration
 	for n > 0 {
 		k := min(n, lim.Burst())
-		d = lim.ReserveN(now, k).DelayFrom(now)
+		r := lim.ReserveN(now, k)
+		if !r.OK() { // the burst shrank since it was read (shareRoom): take smaller pieces
+			continue
+		}
+		d = r.DelayFrom(now)
 		n -= k
 	}
 	return d

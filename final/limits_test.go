@@ -727,3 +727,34 @@ func TestIssue10TelnetBytesCostTheirSender(t *testing.T) {
 		})
 	}
 }
+
+// A reservation never waits forever when the burst shrinks under it (a
+// cluster's shareRoom changes Server.room's burst as instances come and
+// go): a piece read as the old burst would be refused, and rate.Limiter
+// answers a refused reservation with an infinite delay.
+func TestReserveWhileTheBurstShrinks(t *testing.T) {
+	t.Parallel()
+	lim := newLimiter(1<<30, 4096)
+	stop := make(chan struct{})
+	shrinking := make(chan struct{})
+	go func() {
+		defer close(shrinking)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				lim.SetBurst(4096 >> (i % 2 * 11)) // 4096, 2, 4096, 2 …
+			}
+		}
+	}()
+	for range 20000 {
+		if d := reserve(lim, 4096); d > time.Second {
+			close(stop)
+			<-shrinking
+			t.Fatalf("reserve would wait %v", d)
+		}
+	}
+	close(stop)
+	<-shrinking
+}
