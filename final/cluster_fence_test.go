@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"reflect"
@@ -12,9 +13,11 @@ import (
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"im-workbook/chattest"
 	"im-workbook/chattest/proc"
 )
 
@@ -249,4 +252,25 @@ func TestClusterNATSHostFrozen(t *testing.T) {
 	assert.Equal(t, replyUnavailable, bob.closed())
 	t.Logf("fenced %v after the freeze (lease %v)", time.Since(frozen), testLease)
 	assert.Less(t, time.Since(frozen), testLease, "before any survivor could claim its lease")
+}
+
+// A line an instance cannot publish is lost to everyone, so the instance
+// fences itself rather than go on as if it had been said: here the stream
+// is deleted under a running chat, and the next line fences its sender's
+// instance.
+func TestClusterPublishFailureFences(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	n1 := startInstance(t, url)
+	alice := dialOwnPort(t, n1)
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
+	defer cancel()
+	require.NoError(t, js.DeleteStream(ctx, streamName))
+	alice.send("hello\n")
+	assert.Equal(t, replyUnavailable, alice.closed())
 }

@@ -90,6 +90,8 @@ type natsRoom struct {
 	delivered *rate.Limiter
 	sharedBy  int // the n Server.room is shared by now; only setUp, then heartbeat, use it
 
+	leaseRev uint64 // the revision setUp created this instance's lease at; heartbeat's from then on
+
 	users  map[*User]*local // this instance's users; guarded by s.mu
 	bySess map[string]*User // the same by session; guarded by s.mu
 
@@ -217,10 +219,14 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 	}
 	r.js = js
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       streamName,
-		Subjects:   []string{roomSubject},
-		Storage:    jetstream.FileStorage,
-		MaxAge:     time.Hour, // a chat keeps no history: the stream is for order, not memory
+		Name:     streamName,
+		Subjects: []string{roomSubject},
+		Storage:  jetstream.FileStorage,
+		// A chat keeps no history: the stream is for order, not memory. A
+		// line is kept as long as a copy of it may be de-duplicated (a
+		// claimer's 下线 again), and a little longer: at 1 MiB/s that is
+		// at most about 300 MiB on disk, not the 3.6 GiB an hour would be.
+		MaxAge:     5 * time.Minute,
 		Duplicates: 2 * time.Minute,
 	})
 	if err != nil {
@@ -232,7 +238,7 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 	if r.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: leasesBucket}); err != nil {
 		return fmt.Errorf("bucket %s: %w", leasesBucket, err)
 	}
-	if _, err := r.leases.Create(ctx, r.id, []byte("alive")); err != nil {
+	if r.leaseRev, err = r.leases.Create(ctx, r.id, []byte("alive")); err != nil {
 		return fmt.Errorf("lease: %w", err)
 	}
 	if leases, err := r.leaseRevisions(); err == nil {
@@ -343,12 +349,26 @@ func (r *natsRoom) ctx() (context.Context, context.CancelFunc) {
 }
 
 // publish appends line to the room with id, which makes a second copy (a
-// survivor announcing a dead instance's 下线 again) a no-op.
+// survivor announcing a dead instance's 下线 again) a no-op. An instance
+// that cannot publish fences itself (see failed).
 func (r *natsRoom) publish(line []byte, id string) error {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	_, err := r.js.Publish(ctx, roomSubject, line, jetstream.WithMsgID(id))
+	r.failed("cannot publish", err)
 	return err
+}
+
+// failed fences this instance when a NATS call failed: it can no longer
+// keep the chat's promises (a line lost, a name not freed), so it lets a
+// survivor claim its lease, announce its users' 下线 (the same message
+// ids: once) and free their names. A compare-and-set that lost is not a
+// failure, nor is anything after Close began.
+func (r *natsRoom) failed(what string, err error) {
+	if err == nil || errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || r.leaving.Load() {
+		return
+	}
+	r.fence(what + ": " + err.Error())
 }
 
 func (r *natsRoom) join(u *User) error {
@@ -395,13 +415,13 @@ func (r *natsRoom) join(u *User) error {
 	r.bySess[sess] = u
 	s.mu.Unlock()
 	if err := r.publish(presenceLine(u, "已上线"), "on."+sess); err != nil {
-		// Never live, u would hear nothing: turn it away instead.
-		r.log.Warn("cannot announce a join", "err", err)
+		// Never live, u would hear nothing: turn it away. Its 已上线 may
+		// have landed all the same, so its names stay for the claimer of
+		// this (fenced) instance, which says its 下线.
 		s.mu.Lock()
 		delete(s.OnlineMap, name)
 		r.forgetLocked(u, sess)
 		s.mu.Unlock()
-		r.free(revs)
 		return errUnavailable
 	}
 	return nil
@@ -447,7 +467,7 @@ func (r *natsRoom) free(revs map[string]uint64) {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	for k, rev := range revs {
-		_ = r.names.Delete(ctx, k, jetstream.LastRevision(rev))
+		r.failed("cannot free a name", r.names.Delete(ctx, k, jetstream.LastRevision(rev)))
 	}
 }
 
@@ -466,10 +486,11 @@ func (r *natsRoom) leave(u *User, line []byte) {
 	if l == nil { // never joined
 		return
 	}
-	if err := r.publish(line, "off."+l.sess); err != nil {
-		r.log.Warn("cannot announce a leave", "err", err)
+	// A 下线 that may not have landed leaves u's names to the claimer of
+	// this instance (publish fenced it), which says it (once: same id).
+	if r.publish(line, "off."+l.sess) == nil {
+		r.free(l.revs)
 	}
-	r.free(l.revs)
 	s.mu.Lock()
 	r.forgetLocked(u, l.sess)
 	s.mu.Unlock()
@@ -497,9 +518,7 @@ func closeOnce(c chan struct{}) {
 }
 
 func (r *natsRoom) say(line []byte) {
-	if err := r.publish(line, r.id+"."+fmt.Sprint(r.seq.Add(1))); err != nil {
-		r.log.Warn("cannot publish", "err", err)
-	}
+	_ = r.publish(line, r.id+"."+fmt.Sprint(r.seq.Add(1))) // a failure fences this instance
 }
 
 // A private message is paid from its recipient's inbox, on the
@@ -523,6 +542,10 @@ func (r *natsRoom) tell(u *User, name, line string) {
 	ctx, cancel := r.ctx()
 	e, err := r.names.Get(ctx, bucketKeys(name)[0])
 	cancel()
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		r.failed("cannot look a name up", err) // u is told by the fence
+		return
+	}
 	var m member
 	if err == nil {
 		err = json.Unmarshal(e.Value(), &m)
@@ -637,8 +660,7 @@ func (r *natsRoom) shareRoom(n int) {
 
 func (r *natsRoom) rename(u *User, name string) {
 	if r.isFenced() {
-		u.SendMsg(replyUnavailable)
-		return
+		return // u has been told, and is on its way out
 	}
 	s := r.s
 	s.mu.Lock()
@@ -662,8 +684,7 @@ func (r *natsRoom) rename(u *User, name string) {
 		u.SendMsg(replyNameUsed)
 		return
 	case err != nil:
-		r.log.Warn("cannot rename", "err", err)
-		u.SendMsg(replyUnavailable)
+		r.failed("cannot rename", err) // u is told by the fence
 		return
 	}
 	s.mu.Lock()
@@ -702,7 +723,10 @@ func (r *natsRoom) members() ([]entry, error) {
 			all = append(all, entry{e.Key(), e.Revision(), m})
 		}
 	}
-	return all, ctx.Err()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, errors.New("the names bucket's watcher stopped early")
 }
 
 func (r *natsRoom) who() string {
@@ -712,7 +736,8 @@ func (r *natsRoom) who() string {
 	all, err := r.members()
 	r.whoMu.Unlock()
 	if err != nil {
-		return replyUnavailable
+		r.failed("cannot read the names", err) // the asker is told by the fence
+		return ""
 	}
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sess, b.Sess)) })
 	// A name has an entry per key: list each user once.
@@ -740,10 +765,7 @@ func (r *natsRoom) heartbeat() {
 	defer tick.Stop()
 	watchdog := time.AfterFunc(r.lease/2, func() { r.fence("cannot renew the lease in time") })
 	defer watchdog.Stop()
-	rev := uint64(0)
-	if e, err := r.getLease(r.id); err == nil {
-		rev = e.Revision()
-	}
+	rev := r.leaseRev
 	type seen struct {
 		rev   uint64
 		since time.Time
@@ -796,12 +818,6 @@ func (r *natsRoom) heartbeat() {
 			}
 		}
 	}
-}
-
-func (r *natsRoom) getLease(id string) (jetstream.KeyValueEntry, error) {
-	ctx, cancel := r.ctx()
-	defer cancel()
-	return r.leases.Get(ctx, id)
 }
 
 func (r *natsRoom) leaseRevisions() (map[string]uint64, error) {
