@@ -34,7 +34,7 @@ type cluster interface {
 	// The line has been paid for, unless a shutdown began meanwhile: then
 	// only users outside this process still need to hear it.
 	leave(u *User, line []byte)
-	// say puts line, u's broadcast, paid from Server.room, in every
+	// say puts line, a broadcast Server.room has paid for, in every
 	// user's queue, in the chat's one order.
 	say(line []byte)
 	// tell plans line, a private message from u to the user called name
