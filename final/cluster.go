@@ -10,10 +10,11 @@ import "strings"
 // of final, through NATS. No NATS type crosses this seam, so server.go,
 // user.go and the line reader know nothing of it.
 //
-// The Server keeps this process's users either way: OnlineMap and byKey
-// (an implementation keeps them in step with the names it gives, under
-// Server.mu, with claimLocked and releaseKeysLocked), and the places
-// counted against MaxUsers, which are the Server's own business alone.
+// Either way the Server holds this process's users: OnlineMap and byKey,
+// which an implementation fills in under Server.mu as it gives names
+// (claimLocked) and frees in leave (releaseKeysLocked); Offline takes a
+// user out of OnlineMap. The places MaxUsers counts are the Server's
+// alone (Server.places), so no implementation touches them.
 //
 // Lock rules: leftLocked is called with Server.mu held and must not block.
 // Every other method is called without it, on the reader goroutine of the
