@@ -2,42 +2,62 @@ package main
 
 import "strings"
 
-// A cluster is one chat served by several instances of final (issue 15).
-// It is the seam between the server and whatever carries the chat between
-// instances: the few operations whose effect reaches beyond this process.
-// A Server with no cluster (the default, `go run ./final`) does them in
-// memory under its one lock, as server.go always has; natsRoom
-// (cluster_nats.go) does them through NATS. No NATS type crosses this
-// seam, so user.go and the line reader know nothing of it.
+// A cluster is the chat as a Server sees it: the few operations whose
+// effect reaches beyond the user who asks (issue 15). It has two
+// implementations. memoryChat (cluster_memory.go) is the default, `go run
+// ./final`: the whole chat is this process, held in memory under
+// Server.mu. natsChat (cluster_nats.go) is one chat over several instances
+// of final, through NATS. No NATS type crosses this seam, so server.go,
+// user.go and the line reader know nothing of it.
 //
-// Each method is called on the user's own reader goroutine, never with
-// Server.mu held, so it may wait for the network.
+// Either way the Server holds this process's users: OnlineMap and byKey,
+// which an implementation fills in under Server.mu as it gives names
+// (claimLocked) and frees in leave (releaseKeysLocked); Offline takes a
+// user out of OnlineMap. The places MaxUsers counts are the Server's
+// alone (Server.places), so no implementation touches them.
+//
+// Lock rules: leftLocked is called with Server.mu held and must not block.
+// Every other method is called without it, on the reader goroutine of the
+// user it serves (say and tell: the sender's), and may block: for the
+// lock, for budgets, for the network. A method that waits for a budget
+// stops waiting when u.done closes.
 type cluster interface {
-	// join gives u, admitted, a name unique in the whole chat and announces
-	// it to everyone, or returns the rejection to turn u away with. It is
-	// responsible for Server.joining (see Online).
+	// join puts u, admitted, online under a name unique in the whole chat
+	// (its address, or the address with "#N") and announces its 已上线 to
+	// everyone, or returns the rejection to turn u away with (errClosing
+	// during a shutdown).
 	join(u *User) error
-	// leftLocked takes u off this instance's delivery list; Server.mu is
-	// held. It returns u's 下线 line, which leave then announces.
+	// leftLocked stops delivering to u, which Offline has just taken out
+	// of OnlineMap, and returns u's 下线 line for leave, or nil if there is
+	// nobody to tell. Server.mu is held.
 	leftLocked(u *User) []byte
-	// leave announces line (u's 下线) to everyone and frees u's name.
+	// leave announces line, if not nil, to everyone and frees u's name.
+	// The line has been paid for, unless a shutdown began meanwhile: then
+	// only users outside this process still need to hear it.
 	leave(u *User, line []byte)
-	// say puts line, u's broadcast, in the chat's one order.
+	// say puts line, a broadcast Server.room has paid for, in every
+	// user's queue, in the chat's one order.
 	say(line []byte)
-	// tell delivers line, a private message from u, to the user called
-	// name on whichever instance, once that user's inbox has paid for it
-	// (u waits meanwhile, as on one machine); replyNoUser, paid from u's
-	// inbox, when nobody has that name.
-	tell(u *User, name, line string)
-	// rename gives u the name if nobody in the chat has one like it.
+	// tell plans line, a private message from u to the user called name
+	// (see delivery): the recipient's inbox pays before it is delivered,
+	// as u waits; replyNoUser, paid from u's inbox, when nobody has that
+	// name.
+	tell(u *User, name, line string) delivery
+	// rename gives u the name if nobody in the chat has one that looks
+	// like it, and tells u either way. u's inbox has paid for the reply.
 	rename(u *User, name string)
-	// who is the "在线..." list of every user on every instance, by name.
-	who() string
+	// who sends u the "在线..." list of every user in the chat, by name,
+	// in pages of at most min(Burst, whoPageBytes) bytes, each paid from
+	// u's inbox before it is queued.
+	who(u *User)
 }
 
+// whoPageBytes bounds one page of a who reply (see memoryChat.who).
+const whoPageBytes = 16 << 10
+
 // sendWhoList sends u a who list read from the cluster in pages, as
-// sendWho does: each page at most min(Burst, whoPageBytes) bytes (and at
-// least one line), paid from u's inbox before it is queued.
+// memoryChat.who does: each page at most min(Burst, whoPageBytes) bytes
+// (and at least one line), paid from u's inbox before it is queued.
 func (s *Server) sendWhoList(u *User, list string) {
 	size := min(s.cfg.Burst, whoPageBytes)
 	for list != "" {

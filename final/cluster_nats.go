@@ -373,13 +373,7 @@ func (r *natsRoom) failed(what string, err error) {
 
 func (r *natsRoom) join(u *User) error {
 	s := r.s
-	joined := func() {
-		s.mu.Lock()
-		s.joining--
-		s.mu.Unlock()
-	}
 	if r.isFenced() {
-		joined()
 		return errUnavailable
 	}
 	sess := r.id + "-" + fmt.Sprint(r.seq.Add(1))
@@ -392,14 +386,12 @@ func (r *natsRoom) join(u *User) error {
 			break
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			joined()
 			r.log.Warn("cannot claim a name", "err", err)
 			return errUnavailable
 		}
 		name = fmt.Sprintf("%s#%d", u.Addr, i)
 	}
 	s.mu.Lock()
-	s.joining--
 	if s.closing || r.isFenced() {
 		s.mu.Unlock()
 		r.free(revs)
@@ -990,13 +982,18 @@ type natsChat struct {
 	done chan struct{} // closed when rejoin has returned
 }
 
-func (c *natsChat) join(u *User) error              { return c.room.Load().join(u) }
-func (c *natsChat) leftLocked(u *User) []byte       { return c.room.Load().leftLocked(u) }
-func (c *natsChat) leave(u *User, line []byte)      { c.room.Load().leave(u, line) }
-func (c *natsChat) say(line []byte)                 { c.room.Load().say(line) }
-func (c *natsChat) tell(u *User, name, line string) { c.room.Load().tell(u, name, line) }
-func (c *natsChat) rename(u *User, name string)     { c.room.Load().rename(u, name) }
-func (c *natsChat) who() string                     { return c.room.Load().who() }
+func (c *natsChat) join(u *User) error          { return c.room.Load().join(u) }
+func (c *natsChat) leftLocked(u *User) []byte   { return c.room.Load().leftLocked(u) }
+func (c *natsChat) leave(u *User, line []byte)  { c.room.Load().leave(u, line) }
+func (c *natsChat) say(line []byte)             { c.room.Load().say(line) }
+func (c *natsChat) rename(u *User, name string) { c.room.Load().rename(u, name) }
+func (c *natsChat) who(u *User)                 { c.s.sendWhoList(u, c.room.Load().who()) }
+
+// tell leaves lim nil: natsRoom.tell pays the recipient's inbox on its
+// instance, in two steps.
+func (c *natsChat) tell(u *User, name, line string) delivery {
+	return delivery{len(line), nil, func() { c.room.Load().tell(u, name, line) }}
+}
 
 // Rejoin backoff: the first attempt right after the fence, then from
 // minRejoinDelay, doubling, to a quarter of the lease (2 s by default).

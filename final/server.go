@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +97,7 @@ type Server struct {
 	OnlineMap map[string]*User       // online users by name
 	byKey     map[string]*User       // online users by each of nameKeys: no two look alike
 	conns     map[*User]struct{}     // every connection being served, online or not
-	joining   int                    // connections waiting to join: they count against MaxUsers
+	places    int                    // connections admitted and not yet offline (joining or online): at most MaxUsers
 	addrs     map[string]*addrBudget // by client address (host)
 	sweepAt   int                    // sweep addrs when it grows this large
 	closing   bool                   // Shutdown has begun
@@ -107,8 +105,8 @@ type Server struct {
 
 	room *rate.Limiter // the room's byte budget (see budget.go)
 
-	// cluster, when set, carries the chat to other instances (cluster.go);
-	// nil on one machine, where everything below happens in memory.
+	// cluster is the chat: memoryChat on one machine, natsChat when
+	// several instances share it (cluster.go).
 	cluster cluster
 
 	handlers sync.WaitGroup // one per connection
@@ -132,6 +130,7 @@ func NewServer(cfg Config) *Server {
 		done:      make(chan struct{}),
 		room:      newLimiter(cfg.RoomRate, cfg.RoomBurst),
 	}
+	s.cluster = memoryChat{s}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -264,83 +263,64 @@ func (s *Server) admit(u *User) error {
 	switch {
 	case s.closing:
 		err = errClosing
-	case len(s.OnlineMap)+s.joining >= s.cfg.MaxUsers:
+	case s.places >= s.cfg.MaxUsers:
 		err = rejection{fmt.Sprintf(replyFull, s.cfg.MaxUsers)}
 	default:
-		s.joining++
+		s.places++
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if reply := s.payJoin(u); reply != "" {
-		s.mu.Lock()
-		s.joining--
-		s.mu.Unlock()
+		s.leavePlace()
 		return rejection{reply}
 	}
 	return nil
 }
 
-// Online adds u, admitted, to the map and announces it to everyone. During
-// a shutdown it returns errClosing instead.
-func (s *Server) Online(u *User) error {
-	if s.cluster != nil {
-		return s.cluster.join(u)
-	}
+// leavePlace gives back the place admit held for a connection turned away.
+func (s *Server) leavePlace() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.joining--
-	if s.closing {
-		return errClosing
+	s.places--
+	s.mu.Unlock()
+}
+
+// Online puts u, admitted, online under a name unique in the chat and
+// announces it to everyone (cluster.join), or gives its place back and
+// returns the rejection to turn it away with (errClosing during a
+// shutdown).
+func (s *Server) Online(u *User) error {
+	err := s.cluster.join(u)
+	if err != nil {
+		s.leavePlace()
 	}
-	// A default name is the address, which no rename can take (names have
-	// no ':'). Only a client reconnecting from the same port before its old
-	// connection has been noticed as gone can find it taken.
-	name := u.Addr
-	for i := 2; s.OnlineMap[name] != nil || s.takenLocked(nameKeys(name), u); i++ {
-		name = fmt.Sprintf("%s#%d", u.Addr, i)
-	}
-	s.OnlineMap[name] = u
-	u.Name = name
-	s.claimLocked(u, nameKeys(name))
-	s.broadcastLocked(presenceLine(u, "已上线"))
-	return nil
+	return err
 }
 
 // Offline removes u, once per user: only u's own reader goroutine calls
 // it, once, whatever ended the session (fix 9). It returns the 下线 line
-// to announce, or nil during a shutdown (everyone is leaving and hears
-// why). u's name stays taken (in byKey) until announceLeave: nobody, not
-// even a client reconnecting from the same address and port, joins or
-// renames as u before everyone has been told that u left.
+// to announce, or nil if nobody is to hear it (cluster.leftLocked). u's
+// name stays taken (in byKey) until announceLeave: nobody, not even a
+// client reconnecting from the same address and port, joins or renames as
+// u before everyone has been told that u left.
 func (s *Server) Offline(u *User) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.OnlineMap, u.Name)
-	if s.cluster != nil { // the other instances' users hear it even now
-		return s.cluster.leftLocked(u)
-	}
-	if s.closing {
-		return nil
-	}
-	return presenceLine(u, "下线")
+	s.places--
+	return s.cluster.leftLocked(u)
 }
 
 // announceLeave tells everyone u left, once its address and the room can
 // pay for the line, and frees u's name.
 func (s *Server) announceLeave(u *User, line []byte) {
-	paid := line != nil && s.payPresence(u, len(line))
-	if s.cluster != nil {
-		s.cluster.leave(u, line) // paid or not: an instance shutting down still says who left
-		return
+	if line != nil {
+		// False only once a shutdown has begun; cluster.leave knows who
+		// still needs to hear the line then.
+		s.payPresence(u, len(line))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if paid && !s.closing {
-		s.broadcastLocked(line)
-	}
-	s.releaseKeysLocked(u)
+	s.cluster.leave(u, line)
 }
 
 // takenLocked reports whether another user than u holds one of keys.
@@ -374,115 +354,7 @@ func (s *Server) releaseKeysLocked(u *User) {
 
 // BroadCast sends "[addr]name: msg" to every online user.
 func (s *Server) BroadCast(from *User, msg string) {
-	s.broadcast([]byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n"))
-}
-
-// broadcast puts line in every online user's queue.
-func (s *Server) broadcast(line []byte) {
-	if s.cluster != nil {
-		s.cluster.say(line)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.broadcastLocked(line)
-}
-
-func (s *Server) broadcastLocked(line []byte) {
-	for _, u := range s.OnlineMap {
-		u.send(line) // never blocks: see User.send
-	}
-}
-
-// whoPageBytes bounds one page of a who reply (see sendWho).
-const whoPageBytes = 16 << 10
-
-// sendWho sends u the who list, one "[addr]name: 在线..." line per online
-// user by name, in pages of at most min(Burst, whoPageBytes) bytes (and at
-// least one line), each paid from u's inbox before it is queued. So a list
-// longer than Config.QueueBytes still arrives (red team 3), asking costs
-// the room nothing (red team 4), and a user waiting for its inbox holds no
-// list. Each page is taken when it is sent: someone who joins, leaves or
-// renames meanwhile may be listed by either name, or not at all.
-func (s *Server) sendWho(u *User) {
-	if s.cluster != nil {
-		s.sendWhoList(u, s.cluster.who())
-		return
-	}
-	size := min(s.cfg.Burst, whoPageBytes)
-	for after := ""; ; { // every name sorts after ""
-		page, last := s.whoPage(after, size)
-		if len(page) == 0 || !spend(u.inbox, len(page), u.done) {
-			return
-		}
-		u.send(page)
-		after = last
-	}
-}
-
-// whoPage returns the who lines of the online users whose names sort after
-// after, in name order, as many as fit in size bytes (at least one), and
-// the last name on the page; nil once nobody is left.
-func (s *Server) whoPage(after string, size int) (page []byte, last string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	users := make([]*User, 0, len(s.OnlineMap))
-	for name, o := range s.OnlineMap {
-		if name > after {
-			users = append(users, o)
-		}
-	}
-	slices.SortFunc(users, func(a, b *User) int { return cmp.Compare(a.Name, b.Name) })
-	for _, o := range users {
-		line := "[" + o.Addr + "]" + o.Name + ": " + replyOnline + "\n"
-		if len(page) > 0 && len(page)+len(line) > size {
-			break
-		}
-		page, last = append(page, line...), o.Name
-	}
-	return page, last
-}
-
-// rename gives u a new name if nobody has it or one that looks like it
-// (fix 5: the check and the change happen under one lock, so two users can
-// never end up with one name, and the map and the name never disagree).
-// Renaming to a name that looks like one's own is allowed.
-func (s *Server) rename(u *User, name string) {
-	if s.cluster != nil {
-		s.cluster.rename(u, name)
-		return
-	}
-	keys := nameKeys(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.takenLocked(keys, u) {
-		u.SendMsg(replyNameUsed)
-		return
-	}
-	delete(s.OnlineMap, u.Name)
-	u.Name = name
-	s.OnlineMap[name] = u
-	s.claimLocked(u, keys)
-	u.SendMsg(fmt.Sprintf(replyRenamed, name))
-}
-
-// recipient returns the online user called name, or nil.
-func (s *Server) recipient(name string) *User {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.OnlineMap[name]
-}
-
-// sendTo delivers line, a private message from u, to to, which u's line
-// named and whose inbox has paid for it, if to is still online.
-func (s *Server) sendTo(u, to *User, line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.OnlineMap[to.Name] != to {
-		u.SendMsg(replyNoUser)
-		return
-	}
-	to.SendMsg(line)
+	s.cluster.say([]byte("[" + from.Addr + "]" + from.Name + ": " + msg + "\n"))
 }
 
 // Shutdown stops accepting, tells every user, lets each writer flush what

@@ -405,8 +405,8 @@ func (u *User) leaveReason(err error) leaveReason {
 // delivery is what handling one line puts in queues: size is the most it
 // puts in any one queue, which lim pays for before do runs: the room's
 // budget for what goes to everyone, the recipient's inbox for what goes to
-// one user; nil when do pays it itself (a private message in a cluster: the
-// recipient's inbox is on its instance, see natsRoom.tell).
+// one user; nil when do pays it itself (a private message on NATS: the
+// recipient's inbox is on its instance, see cluster.tell).
 type delivery struct {
 	size int
 	lim  *rate.Limiter
@@ -438,26 +438,18 @@ func (u *User) plan(msg string) delivery {
 	cmd := parseCommand(msg)
 	switch cmd.kind {
 	case cmdWho:
-		// Paid page by page from u's own inbox: see sendWho.
-		return delivery{do: func() { s.sendWho(u) }}
+		// Paid page by page from u's own inbox: see cluster.who.
+		return delivery{do: func() { s.cluster.who(u) }}
 	case cmdRename:
 		size := max(len(fmt.Sprintf(replyRenamed, cmd.name)), len(replyNameUsed))
-		return delivery{size, u.inbox, func() { s.rename(u, cmd.name) }}
+		return delivery{size, u.inbox, func() { s.cluster.rename(u, cmd.name) }}
 	case cmdTo:
-		if s.cluster != nil { // the recipient may be on another instance: tell pays its inbox there
-			line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
-			return delivery{len(line), nil, func() { s.cluster.tell(u, cmd.name, line) }}
-		}
-		to := s.recipient(cmd.name)
-		if to == nil {
-			return u.reply(replyNoUser)
-		}
-		line := fmt.Sprintf(replyPrivate, u.Name, cmd.text)
-		return delivery{len(line), to.inbox, func() { s.sendTo(u, to, line) }}
+		// The recipient's inbox pays: the cluster knows where it is.
+		return s.cluster.tell(u, cmd.name, fmt.Sprintf(replyPrivate, u.Name, cmd.text))
 	case cmdUsage:
 		return u.reply(cmd.reply)
 	default:
 		line := []byte("[" + u.Addr + "]" + u.Name + ": " + cmd.text + "\n")
-		return delivery{len(line), s.room, func() { s.broadcast(line) }}
+		return delivery{len(line), s.room, func() { s.cluster.say(line) }}
 	}
 }
