@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -519,7 +520,18 @@ type tellMsg struct {
 	Line string `json:"line,omitempty"`
 }
 
+// maxNameBytes bounds every name a user can have: a chosen one is at most
+// maxNameLen characters of at most 4 bytes, a default one an address
+// (see maxPrefix). tell asks NATS about no longer name: its bucket key
+// goes into a subject, and a subject past the server's control line (4
+// KiB) makes the server cut this instance's connection.
+const maxNameBytes = maxNameLen * utf8.UTFMax
+
 func (r *natsRoom) tell(u *User, name, line string) {
+	if len(name) > maxNameBytes {
+		r.reply(u, replyNoUser)
+		return
+	}
 	ctx, cancel := r.ctx()
 	e, err := r.names.Get(ctx, bucketKeys(name)[0])
 	cancel()
