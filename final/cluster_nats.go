@@ -726,9 +726,13 @@ func (r *natsRoom) who() string {
 	if err != nil {
 		return replyUnavailable
 	}
+	// List each user once: a name has an entry per key, and a user
+	// renaming has its new name's entries before its old ones are freed.
+	// The newest entry of a session (revisions grow in the bucket) is its
+	// name now, or the one it is taking.
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Sess, b.Sess), cmp.Compare(b.rev, a.rev)) })
+	all = slices.CompactFunc(all, func(a, b entry) bool { return a.Sess == b.Sess })
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sess, b.Sess)) })
-	// A name has an entry per key: list each user once.
-	all = slices.CompactFunc(all, func(a, b entry) bool { return a.Sess == b.Sess && a.Name == b.Name })
 	var b strings.Builder
 	for _, m := range all {
 		b.WriteString("[" + m.Addr + "]" + m.Name + ": " + replyOnline + "\n")
