@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"im-workbook/chattest"
 )
 
 // Attacks on the cluster that once broke it (issue 15's red team).
@@ -59,4 +65,40 @@ func TestClusterWhoDuringRename(t *testing.T) {
 		assert.Contains(t, []string{"[" + bob.addr + "]bob: 在线...\n", "[" + bob.addr + "]bobby: 在线...\n"}, c.line())
 		c.nothing()
 	}
+}
+
+// bucketSize is how many messages a bucket keeps, delete markers included.
+func bucketSize(t *testing.T, kv jetstream.KeyValue) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
+	defer cancel()
+	st, err := kv.Status(ctx)
+	require.NoError(t, err)
+	return st.Values()
+}
+
+// Everyone leaves, one instance leaves the chat: the buckets keep nothing
+// of them. A deleted key leaves a delete marker behind for good, and
+// every connection has a name of its own (its address), every instance
+// start an id of its own: the buckets grew by a marker per connection and
+// per instance ever, without end.
+func TestClusterBucketsKeepNoMarkers(t *testing.T) {
+	t.Parallel()
+	url := startTestNATS(t)
+	s1, n1 := startInstanceWith(t, url, testLease, nil)
+	n2 := startChild(t, "-nats", url, "-nats-lease", testLease.String())
+	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2.Addr)
+	alice.expect(bob.prefix() + "已上线\n")
+	bob.rename("bob")
+	bob.rename("BOB")
+	require.NoError(t, bob.conn.Close())
+	alice.expect("[" + bob.addr + "]BOB: 下线\n")
+	require.NoError(t, n2.Program.Signal(os.Interrupt))
+	require.NoError(t, n2.Program.Exit(t))
+	require.NoError(t, alice.conn.Close())
+	waitFor(t, "alice to leave", func() bool { return s1.online() == 0 })
+
+	r := roomOf(s1)
+	waitFor(t, "an empty names bucket", func() bool { return bucketSize(t, r.names) == 0 })
+	waitFor(t, "one lease", func() bool { return bucketSize(t, r.leases) == 1 })
 }

@@ -103,6 +103,7 @@ type natsRoom struct {
 	beating   sync.WaitGroup // heartbeat, claims and restarts
 	closeOnce sync.Once
 	leaving   atomic.Bool // Close has begun: the disconnect is its own
+	sweeping  atomic.Bool // a sweep of the buckets is under way
 }
 
 // NATSConfig says how an instance joins a chat on NATS.
@@ -765,13 +766,25 @@ func (r *natsRoom) heartbeat() {
 		since time.Time
 	}
 	others := map[string]seen{}
-	for {
+	for ticks := 1; ; ticks++ {
 		select {
 		case <-r.stopBeat:
 			return
 		case <-r.fenced:
 			return
 		case <-tick.C:
+		}
+		if ticks%5 == 0 && r.sweeping.CompareAndSwap(false, true) { // once a lease
+			r.beating.Add(1)
+			go func() {
+				defer r.beating.Done()
+				defer r.sweeping.Store(false)
+				for _, kv := range []jetstream.KeyValue{r.names, r.leases} {
+					if err := r.sweep(kv); err != nil {
+						r.log.Debug("cannot sweep a bucket", "bucket", kv.Bucket(), "err", err)
+					}
+				}
+			}()
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), r.lease/5)
@@ -812,6 +825,47 @@ func (r *natsRoom) heartbeat() {
 			}
 		}
 	}
+}
+
+// sweep removes the delete markers of kv. A deleted key leaves one for
+// good, and every connection has a name of its own (its address), every
+// instance start an id of its own: without sweeping, the buckets would
+// grow by a marker per connection and per instance ever. Each marker is
+// purged with what came before it on its key, up to its own revision
+// only, so a key created again meanwhile stays. (Such a create, between
+// reading the marker and writing over it, may fail as if the key were
+// taken: a default name gets "#2", a rename is refused; rare and harmless.)
+func (r *natsRoom) sweep(kv jetstream.KeyValue) error {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	var markers []jetstream.KeyValueEntry
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		if e.Operation() != jetstream.KeyValuePut {
+			markers = append(markers, e)
+		}
+	}
+	_ = w.Stop()
+	if len(markers) == 0 {
+		return ctx.Err()
+	}
+	stream, err := r.js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return err
+	}
+	for _, e := range markers {
+		err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+e.Key()), jetstream.WithPurgeSequence(e.Revision()+1))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *natsRoom) getLease(id string) (jetstream.KeyValueEntry, error) {
