@@ -96,6 +96,8 @@ type natsRoom struct {
 
 	whoMu sync.Mutex // see who
 
+	start     time.Time    // when this instance joined; renewed counts from it
+	renewed   atomic.Int64 // when the last renewal that succeeded was sent, as time.Since(start)
 	fenceOnce sync.Once
 	fenced    chan struct{} // closed, under s.mu, when this instance cannot prove it is alive
 	empty     chan struct{} // closed, under s.mu, once fenced and every user has left
@@ -129,7 +131,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	r := &natsRoom{
-		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease,
+		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease, start: time.Now(),
 		users: make(map[*User]*local), bySess: make(map[string]*User),
 		fenced: make(chan struct{}), empty: make(chan struct{}),
 		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
@@ -234,6 +236,7 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 	if r.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: leasesBucket}); err != nil {
 		return fmt.Errorf("bucket %s: %w", leasesBucket, err)
 	}
+	r.renewed.Store(int64(time.Since(r.start)))
 	if _, err := r.leases.Create(ctx, r.id, []byte("alive")); err != nil {
 		return fmt.Errorf("lease: %w", err)
 	}
@@ -347,6 +350,9 @@ func (r *natsRoom) ctx() (context.Context, context.CancelFunc) {
 // publish appends line to the room with id, which makes a second copy (a
 // survivor announcing a dead instance's 下线 again) a no-op.
 func (r *natsRoom) publish(line []byte, id string) error {
+	if !r.alive() {
+		return errFenced
+	}
 	ctx, cancel := r.ctx()
 	defer cancel()
 	_, err := r.js.Publish(ctx, roomSubject, line, jetstream.WithMsgID(id))
@@ -360,7 +366,7 @@ func (r *natsRoom) join(u *User) error {
 		s.joining--
 		s.mu.Unlock()
 	}
-	if r.isFenced() {
+	if !r.alive() {
 		joined()
 		return errUnavailable
 	}
@@ -533,6 +539,9 @@ func (r *natsRoom) tell(u *User, name, line string) {
 		r.reply(u, replyNoUser)
 		return
 	}
+	if !r.alive() {
+		return // fenced: u is being disconnected
+	}
 	ctx, cancel := r.ctx()
 	e, err := r.names.Get(ctx, bucketKeys(name)[0])
 	cancel()
@@ -649,7 +658,7 @@ func (r *natsRoom) shareRoom(n int) {
 }
 
 func (r *natsRoom) rename(u *User, name string) {
-	if r.isFenced() {
+	if !r.alive() {
 		u.SendMsg(replyUnavailable)
 		return
 	}
@@ -793,6 +802,7 @@ func (r *natsRoom) heartbeat() {
 		switch {
 		case err == nil:
 			rev = n
+			r.renewed.Store(int64(sent.Sub(r.start)))
 			watchdog.Reset(r.lease/2 - time.Since(sent))
 		case errors.Is(err, jetstream.ErrKeyExists):
 			r.fence("another instance claimed this one's lease")
@@ -922,6 +932,27 @@ func (r *natsRoom) claim(dead string, rev uint64) {
 	ctx, cancel = r.ctx()
 	_ = r.leases.Delete(ctx, dead)
 	cancel()
+}
+
+// errFenced is what this instance can no longer do: speak for its users.
+var errFenced = errors.New("fenced: this instance's lease may have been claimed")
+
+// alive reports whether this instance's lease is surely still its own: it
+// was renewed less than lease/2 ago, and so cannot have been claimed. The
+// watchdog fences at that moment; but a process that was paused (SIGSTOP,
+// a frozen VM) runs its timers and its users' waiting lines in any order
+// when it resumes, and those lines must not reach the chat after a
+// survivor has said their users 下线. So whatever speaks for a user asks
+// first, and fences if the lease is past its time.
+func (r *natsRoom) alive() bool {
+	if r.isFenced() {
+		return false
+	}
+	if time.Since(r.start)-time.Duration(r.renewed.Load()) < r.lease/2 {
+		return true
+	}
+	r.fence("cannot renew the lease in time")
+	return false
 }
 
 func (r *natsRoom) isFenced() bool {
