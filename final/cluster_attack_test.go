@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -129,4 +130,25 @@ func TestClusterPausedInstanceStaysSilent(t *testing.T) {
 	assert.NotContains(t, seen, "我还在")
 	alice.nothing()
 	alice.rename("bobby")
+}
+
+// The stream is for order, not memory, but it kept every line for an
+// hour: at the default -room-rate (1 MiB/s for the whole chat) a flooder
+// could make the NATS host keep 3.6 GiB, in /tmp (often RAM) for an
+// embedded one, and anyone with access to NATS could read the last hour of
+// a chat that promises no history. Now it keeps what order and duplicate
+// detection need: the duplicate window, which covers a dead instance's
+// 下线 said again by its claimer (at most 1.4 leases later).
+func TestClusterStreamKeepsMinutes(t *testing.T) {
+	t.Parallel()
+	s, _ := startInstanceWith(t, startTestNATS(t), testLease, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
+	defer cancel()
+	stream, err := roomOf(s).js.Stream(ctx, streamName)
+	require.NoError(t, err)
+	cfg := stream.CachedInfo().Config
+	assert.LessOrEqual(t, cfg.MaxAge, 2*time.Minute)
+	held := DefaultConfig().RoomRate * cfg.MaxAge.Seconds()
+	assert.LessOrEqual(t, held, float64(128<<20), "bytes a flood at the default -room-rate leaves in the stream")
+	assert.GreaterOrEqual(t, cfg.Duplicates, 10*(8*time.Second)*14/10, "ten times what a claim needs with the default -nats-lease")
 }

@@ -224,7 +224,11 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 		Name:       streamName,
 		Subjects:   []string{roomSubject},
 		Storage:    jetstream.FileStorage,
-		MaxAge:     time.Hour, // a chat keeps no history: the stream is for order, not memory
+		// A chat keeps no history: the stream is for order, not memory. It
+		// keeps lines as long as duplicates are detected (a dead instance's
+		// 下线, said again by its claimer at most 1.4 leases later), and at
+		// most RoomRate times that: 120 MiB at the default 1 MiB/s.
+		MaxAge:     2 * time.Minute,
 		Duplicates: 2 * time.Minute,
 	})
 	if err != nil {
