@@ -220,14 +220,14 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 		return err
 	}
 	r.js = js
+	// A chat keeps no history: the stream is for order, not memory. It
+	// keeps lines as long as duplicates are detected (a dead instance's
+	// 下线, said again by its claimer at most 1.4 leases later), and so at
+	// most RoomRate times that: 120 MiB at the default 1 MiB/s.
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       streamName,
 		Subjects:   []string{roomSubject},
 		Storage:    jetstream.FileStorage,
-		// A chat keeps no history: the stream is for order, not memory. It
-		// keeps lines as long as duplicates are detected (a dead instance's
-		// 下线, said again by its claimer at most 1.4 leases later), and at
-		// most RoomRate times that: 120 MiB at the default 1 MiB/s.
 		MaxAge:     2 * time.Minute,
 		Duplicates: 2 * time.Minute,
 	})
