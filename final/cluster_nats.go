@@ -559,7 +559,7 @@ func (r *natsRoom) tell(u *User, name, line string) {
 	}
 	d, err := r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Size: len(line)})
 	if err == nil {
-		if !wait(d, u.done) {
+		if !wait(d, u.done) || !r.alive() {
 			return
 		}
 		_, err = r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Line: line})
