@@ -761,7 +761,8 @@ func (r *natsRoom) who() string {
 // whole lease). A lease that stays unchanged for a whole lease is claimed
 // by compare-and-set; only the claimer announces that instance's users.
 // The leases it reads also say how many instances share the room's
-// publish budget (shareRoom).
+// publish budget (shareRoom). Once a lease it sweeps both buckets' delete
+// markers (sweep).
 // So an instance's users leave everywhere at most 1.4 leases after it
 // died (plus the claim itself): 11.2 s with the default 8 s.
 func (r *natsRoom) heartbeat() {
