@@ -224,7 +224,9 @@ func TestClusterFencedInterrupted(t *testing.T) {
 	t.Parallel()
 	natsAddr, err := proc.FreeAddr()
 	require.NoError(t, err)
-	host := startChild(t, "-nats-listen", natsAddr, "-nats-lease", testLease.String())
+	// SIGKILL leaves the host no chance to remove a temporary directory of
+	// its own: the test's own is removed when the test ends.
+	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", t.TempDir(), "-nats-lease", testLease.String())
 	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
 	require.NoError(t, host.Program.Signal(syscall.SIGKILL))
 	other.Console.Expect(t, "cannot rejoin the chat yet")

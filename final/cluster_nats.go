@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -97,6 +98,8 @@ type natsRoom struct {
 
 	whoMu sync.Mutex // see who
 
+	start     time.Time    // when this instance joined; renewed counts from it
+	renewed   atomic.Int64 // when the last renewal that succeeded was sent, as time.Since(start)
 	fenceOnce sync.Once
 	fenced    chan struct{} // closed, under s.mu, when this instance cannot prove it is alive
 	empty     chan struct{} // closed, under s.mu, once fenced and every user has left
@@ -104,6 +107,7 @@ type natsRoom struct {
 	beating   sync.WaitGroup // heartbeat, claims and restarts
 	closeOnce sync.Once
 	leaving   atomic.Bool // Close has begun: the disconnect is its own
+	sweeping  atomic.Bool // a sweep of the buckets is under way
 }
 
 // NATSConfig says how an instance joins a chat on NATS.
@@ -129,7 +133,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	r := &natsRoom{
-		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease,
+		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease, start: time.Now(),
 		users: make(map[*User]*local), bySess: make(map[string]*User),
 		fenced: make(chan struct{}), empty: make(chan struct{}),
 		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
@@ -218,15 +222,15 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 		return err
 	}
 	r.js = js
+	// A chat keeps no history: the stream is for order, not memory. It
+	// keeps lines as long as duplicates are detected (a dead instance's
+	// 下线, said again by its claimer at most 1.4 leases later), and so at
+	// most RoomRate times that: 120 MiB at the default 1 MiB/s.
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:     streamName,
-		Subjects: []string{roomSubject},
-		Storage:  jetstream.FileStorage,
-		// A chat keeps no history: the stream is for order, not memory. A
-		// line is kept as long as a copy of it may be de-duplicated (a
-		// claimer's 下线 again), and a little longer: at 1 MiB/s that is
-		// at most about 300 MiB on disk, not the 3.6 GiB an hour would be.
-		MaxAge:     5 * time.Minute,
+		Name:       streamName,
+		Subjects:   []string{roomSubject},
+		Storage:    jetstream.FileStorage,
+		MaxAge:     2 * time.Minute,
 		Duplicates: 2 * time.Minute,
 	})
 	if err != nil {
@@ -238,6 +242,7 @@ func (r *natsRoom) setUp(ctx context.Context) error {
 	if r.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: leasesBucket}); err != nil {
 		return fmt.Errorf("bucket %s: %w", leasesBucket, err)
 	}
+	r.renewed.Store(int64(time.Since(r.start)))
 	if r.leaseRev, err = r.leases.Create(ctx, r.id, []byte("alive")); err != nil {
 		return fmt.Errorf("lease: %w", err)
 	}
@@ -352,6 +357,9 @@ func (r *natsRoom) ctx() (context.Context, context.CancelFunc) {
 // survivor announcing a dead instance's 下线 again) a no-op. An instance
 // that cannot publish fences itself (see failed).
 func (r *natsRoom) publish(line []byte, id string) error {
+	if !r.alive() {
+		return errFenced
+	}
 	ctx, cancel := r.ctx()
 	defer cancel()
 	_, err := r.js.Publish(ctx, roomSubject, line, jetstream.WithMsgID(id))
@@ -373,7 +381,7 @@ func (r *natsRoom) failed(what string, err error) {
 
 func (r *natsRoom) join(u *User) error {
 	s := r.s
-	if r.isFenced() {
+	if !r.alive() {
 		return errUnavailable
 	}
 	sess := r.id + "-" + fmt.Sprint(r.seq.Add(1))
@@ -386,7 +394,7 @@ func (r *natsRoom) join(u *User) error {
 			break
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			r.log.Warn("cannot claim a name", "err", err)
+			r.failed("cannot claim a name", err)
 			return errUnavailable
 		}
 		name = fmt.Sprintf("%s#%d", u.Addr, i)
@@ -530,7 +538,21 @@ type tellMsg struct {
 	Line string `json:"line,omitempty"`
 }
 
+// maxNameBytes bounds every name a user can have: a chosen one is at most
+// maxNameLen characters of at most 4 bytes, a default one an address
+// (see maxPrefix). tell asks NATS about no longer name: its bucket key
+// goes into a subject, and a subject past the server's control line (4
+// KiB) makes the server cut this instance's connection.
+const maxNameBytes = maxNameLen * utf8.UTFMax
+
 func (r *natsRoom) tell(u *User, name, line string) {
+	if len(name) > maxNameBytes {
+		r.reply(u, replyNoUser)
+		return
+	}
+	if !r.alive() {
+		return // fenced: u is being disconnected
+	}
 	ctx, cancel := r.ctx()
 	e, err := r.names.Get(ctx, bucketKeys(name)[0])
 	cancel()
@@ -548,7 +570,7 @@ func (r *natsRoom) tell(u *User, name, line string) {
 	}
 	d, err := r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Size: len(line)})
 	if err == nil {
-		if !wait(d, u.done) {
+		if !wait(d, u.done) || !r.alive() {
 			return
 		}
 		_, err = r.tellStep(m.Inst, tellMsg{Sess: m.Sess, Line: line})
@@ -651,8 +673,8 @@ func (r *natsRoom) shareRoom(n int) {
 }
 
 func (r *natsRoom) rename(u *User, name string) {
-	if r.isFenced() {
-		return // u has been told, and is on its way out
+	if !r.alive() {
+		return // u has been told (alive fenced), and is on its way out
 	}
 	s := r.s
 	s.mu.Lock()
@@ -731,9 +753,13 @@ func (r *natsRoom) who() string {
 		r.failed("cannot read the names", err) // the asker is told by the fence
 		return ""
 	}
+	// List each user once: a name has an entry per key, and a user
+	// renaming has its new name's entries before its old ones are freed.
+	// The newest entry of a session (revisions grow in the bucket) is its
+	// name now, or the one it is taking.
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Sess, b.Sess), cmp.Compare(b.rev, a.rev)) })
+	all = slices.CompactFunc(all, func(a, b entry) bool { return a.Sess == b.Sess })
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sess, b.Sess)) })
-	// A name has an entry per key: list each user once.
-	all = slices.CompactFunc(all, func(a, b entry) bool { return a.Sess == b.Sess && a.Name == b.Name })
 	var b strings.Builder
 	for _, m := range all {
 		b.WriteString("[" + m.Addr + "]" + m.Name + ": " + replyOnline + "\n")
@@ -748,7 +774,8 @@ func (r *natsRoom) who() string {
 // whole lease). A lease that stays unchanged for a whole lease is claimed
 // by compare-and-set; only the claimer announces that instance's users.
 // The leases it reads also say how many instances share the room's
-// publish budget (shareRoom).
+// publish budget (shareRoom). Once a lease it sweeps both buckets' delete
+// markers (sweep).
 // So an instance's users leave everywhere at most 1.4 leases after it
 // died (plus the claim itself): 11.2 s with the default 8 s.
 func (r *natsRoom) heartbeat() {
@@ -763,13 +790,25 @@ func (r *natsRoom) heartbeat() {
 		since time.Time
 	}
 	others := map[string]seen{}
-	for {
+	for ticks := 1; ; ticks++ {
 		select {
 		case <-r.stopBeat:
 			return
 		case <-r.fenced:
 			return
 		case <-tick.C:
+		}
+		if ticks%5 == 0 && r.sweeping.CompareAndSwap(false, true) { // once a lease
+			r.beating.Add(1)
+			go func() {
+				defer r.beating.Done()
+				defer r.sweeping.Store(false)
+				for _, kv := range []jetstream.KeyValue{r.names, r.leases} {
+					if err := r.sweep(kv); err != nil {
+						r.log.Debug("cannot sweep a bucket", "bucket", kv.Bucket(), "err", err)
+					}
+				}
+			}()
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), r.lease/5)
@@ -778,6 +817,7 @@ func (r *natsRoom) heartbeat() {
 		switch {
 		case err == nil:
 			rev = n
+			r.renewed.Store(int64(sent.Sub(r.start)))
 			watchdog.Reset(r.lease/2 - time.Since(sent))
 		case errors.Is(err, jetstream.ErrKeyExists):
 			r.fence("another instance claimed this one's lease")
@@ -810,6 +850,47 @@ func (r *natsRoom) heartbeat() {
 			}
 		}
 	}
+}
+
+// sweep removes the delete markers of kv. A deleted key leaves one for
+// good, and every connection has a name of its own (its address), every
+// instance start an id of its own: without sweeping, the buckets would
+// grow by a marker per connection and per instance ever. Each marker is
+// purged with what came before it on its key, up to its own revision
+// only, so a key created again meanwhile stays. (Such a create, between
+// reading the marker and writing over it, may fail as if the key were
+// taken: a default name gets "#2", a rename is refused; rare and harmless.)
+func (r *natsRoom) sweep(kv jetstream.KeyValue) error {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	var markers []jetstream.KeyValueEntry
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		if e.Operation() != jetstream.KeyValuePut {
+			markers = append(markers, e)
+		}
+	}
+	_ = w.Stop()
+	if len(markers) == 0 {
+		return ctx.Err()
+	}
+	stream, err := r.js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return err
+	}
+	for _, e := range markers {
+		err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+e.Key()), jetstream.WithPurgeSequence(e.Revision()+1))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *natsRoom) leaseRevisions() (map[string]uint64, error) {
@@ -860,6 +941,27 @@ func (r *natsRoom) claim(dead string, rev uint64) {
 	ctx, cancel = r.ctx()
 	_ = r.leases.Delete(ctx, dead)
 	cancel()
+}
+
+// errFenced is what this instance can no longer do: speak for its users.
+var errFenced = errors.New("fenced: this instance's lease may have been claimed")
+
+// alive reports whether this instance's lease is surely still its own: it
+// was renewed less than lease/2 ago, and so cannot have been claimed. The
+// watchdog fences at that moment; but a process that was paused (SIGSTOP,
+// a frozen VM) runs its timers and its users' waiting lines in any order
+// when it resumes, and those lines must not reach the chat after a
+// survivor has said their users 下线. So whatever speaks for a user asks
+// first, and fences if the lease is past its time.
+func (r *natsRoom) alive() bool {
+	if r.isFenced() {
+		return false
+	}
+	if time.Since(r.start)-time.Duration(r.renewed.Load()) < r.lease/2 {
+		return true
+	}
+	r.fence("cannot renew the lease in time")
+	return false
 }
 
 func (r *natsRoom) isFenced() bool {
