@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -47,40 +49,82 @@ const maxPrefix = 512
 // sanitize turns each invalid byte into U+FFFD (3 bytes).
 func worstLine(maxLine int) int { return 3*maxLine + maxPrefix }
 
-// newLimiter returns a bucket of r bytes per second holding burst bytes;
+// A budget is a token bucket of bytes. rate.Limiter takes the time from
+// its caller, and a time older than one it has already seen moves it back,
+// so that span is paid for twice (red team: joins ran 1.3-2.6x over their
+// budget). A budget reads the clock under its own lock, which every use of
+// the bucket takes: the innermost lock of all (Server.mu may be held).
+type budget struct {
+	mu  sync.Mutex
+	lim *rate.Limiter
+}
+
+// newBudget returns a bucket of r bytes per second holding burst bytes;
 // r == 0 means no limit.
-func newLimiter(r float64, burst int) *rate.Limiter {
+func newBudget(r float64, burst int) *budget {
 	if r == 0 {
-		return rate.NewLimiter(rate.Inf, burst)
+		return &budget{lim: rate.NewLimiter(rate.Inf, burst)}
 	}
-	return rate.NewLimiter(rate.Limit(r), burst)
+	return &budget{lim: rate.NewLimiter(rate.Limit(r), burst)}
 }
 
-// spend takes n bytes from lim and waits until they are there, or returns
-// false if stop closes first.
-func spend(lim *rate.Limiter, n int, stop <-chan struct{}) bool {
-	return wait(reserve(lim, n), stop)
+// spend takes n bytes from b and waits until they are there, or returns
+// false if stop closes first. A nil budget costs nothing.
+func spend(b *budget, n int, stop <-chan struct{}) bool {
+	return wait(b.reserve(n), stop)
 }
 
-// reserve takes n bytes from lim and returns how long to wait until they
-// are there. More than the burst is taken in pieces: the bucket goes into
+// reserve takes n bytes and returns how long to wait until they are
+// there. More than the burst is taken in pieces: the bucket goes into
 // debt and the wait is that of the last piece.
-func reserve(lim *rate.Limiter, n int) time.Duration {
-	if n <= 0 || lim == nil || lim.Limit() == rate.Inf {
-		return 0
+func (b *budget) reserve(n int) time.Duration {
+	d, _ := b.reserveUnless(n, nil)
+	return d
+}
+
+// reserveUnless is reserve, except that if refuse, given the wait, says
+// so, it takes nothing back and returns false.
+func (b *budget) reserveUnless(n int, refuse func(time.Duration) bool) (time.Duration, bool) {
+	if b == nil || n <= 0 {
+		return 0, true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lim.Limit() == rate.Inf {
+		return 0, true
 	}
 	now := time.Now()
+	var taken []*rate.Reservation
 	var d time.Duration
 	for n > 0 {
-		k := min(n, lim.Burst())
-		r := lim.ReserveN(now, k)
-		if !r.OK() { // the burst shrank since it was read (shareRoom): take smaller pieces
-			continue
-		}
+		k := min(n, b.lim.Burst())
+		r := b.lim.ReserveN(now, k)
+		taken = append(taken, r)
 		d = r.DelayFrom(now)
 		n -= k
 	}
-	return d
+	if refuse != nil && refuse(d) {
+		for _, r := range slices.Backward(taken) {
+			r.CancelAt(now)
+		}
+		return 0, false
+	}
+	return d, true
+}
+
+// full reports whether b is full: nobody has spent from it lately.
+func (b *budget) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lim.Limit() == rate.Inf || b.lim.Tokens() >= float64(b.lim.Burst())
+}
+
+// set changes b's rate and burst (a cluster shares the room: shareRoom).
+func (b *budget) set(r float64, burst int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lim.SetLimit(rate.Limit(r))
+	b.lim.SetBurst(burst)
 }
 
 // wait waits d, or returns false if stop closes first.
@@ -103,7 +147,7 @@ func wait(d time.Duration, stop <-chan struct{}) bool {
 // connections cannot push others more presence lines than one user could
 // push messages.
 type addrBudget struct {
-	lim     *rate.Limiter
+	lim     *budget
 	conns   int // connections from the address being served
 	waiting int // of which waiting for this budget to join (at most maxWaiting)
 }
@@ -125,7 +169,7 @@ func (s *Server) addrBudgetLocked(conn net.Conn) *addrBudget {
 		if len(s.addrs) >= s.sweepAt {
 			s.sweepAddrsLocked()
 		}
-		b = &addrBudget{lim: newLimiter(s.cfg.Rate, s.cfg.Burst)}
+		b = &addrBudget{lim: newBudget(s.cfg.Rate, s.cfg.Burst)}
 		s.addrs[host] = b
 	}
 	b.conns++
@@ -135,7 +179,7 @@ func (s *Server) addrBudgetLocked(conn net.Conn) *addrBudget {
 // releaseAddrLocked stops counting u against its address; s.mu must be held.
 func (s *Server) releaseAddrLocked(u *User) {
 	u.addr.conns--
-	if u.addr.conns == 0 && full(u.addr.lim) {
+	if u.addr.conns == 0 && u.addr.lim.full() {
 		delete(s.addrs, hostOf(u.conn))
 	}
 }
@@ -144,15 +188,11 @@ func (s *Server) releaseAddrLocked(u *User) {
 // again. Sweeping only when the map has doubled keeps it amortised O(1).
 func (s *Server) sweepAddrsLocked() {
 	for host, b := range s.addrs {
-		if b.conns == 0 && full(b.lim) {
+		if b.conns == 0 && b.lim.full() {
 			delete(s.addrs, host)
 		}
 	}
 	s.sweepAt = max(64, 2*len(s.addrs))
-}
-
-func full(lim *rate.Limiter) bool {
-	return lim.Limit() == rate.Inf || lim.Tokens() >= float64(lim.Burst())
 }
 
 func hostOf(conn net.Conn) string {
@@ -188,16 +228,9 @@ func (s *Server) payPresence(u *User, n int) bool {
 func (s *Server) payJoin(u *User) string {
 	n := joinCost(u) // at most Burst: validate checks Burst >= worstLine
 	s.mu.Lock()
-	// The clock is read under the lock: a time older than one the bucket
-	// has already seen would move it back and pay for that span twice
-	// (red team: joins then ran 1.3-2.6x over the address's budget).
-	now := time.Now()
-	r := u.addr.lim.ReserveN(now, n)
-	d := r.DelayFrom(now)
-	busy := d > 0 && u.addr.waiting >= maxWaiting
-	if busy {
-		r.CancelAt(now)
-	} else if d > 0 {
+	d, paid := u.addr.lim.reserveUnless(n, func(d time.Duration) bool { return d > 0 && u.addr.waiting >= maxWaiting })
+	busy := !paid
+	if d > 0 {
 		u.addr.waiting++
 	}
 	s.mu.Unlock()

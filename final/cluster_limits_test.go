@@ -299,7 +299,7 @@ func TestClusterRoomIsShared(t *testing.T) {
 	shared := func(n int) func() bool {
 		return func() bool {
 			for _, s := range servers {
-				if s.room.Limit() != rate.Limit(cfg.RoomRate/float64(n)) || s.room.Burst() != cfg.RoomBurst/n {
+				if s.room.lim.Limit() != rate.Limit(cfg.RoomRate/float64(n)) || s.room.lim.Burst() != cfg.RoomBurst/n {
 					return false
 				}
 			}

@@ -22,7 +22,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/time/rate"
 )
 
 // The chat on NATS (see README.md for a diagram). Everything that everyone
@@ -88,7 +87,7 @@ type natsRoom struct {
 	// RoomRate/n and RoomBurst/n (shareRoom). delivered, a whole
 	// RoomRate/RoomBurst, pays again before a line of the stream is queued
 	// here, so no queue gets more from the room than on one machine.
-	delivered *rate.Limiter
+	delivered *budget
 	sharedBy  int // the n Server.room is shared by now; only setUp, then heartbeat, use it
 
 	leaseRev uint64 // the revision setUp created this instance's lease at; heartbeat's from then on
@@ -137,7 +136,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 		users: make(map[*User]*local), bySess: make(map[string]*User),
 		fenced: make(chan struct{}), empty: make(chan struct{}),
 		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
-		delivered: newLimiter(s.cfg.RoomRate, s.cfg.RoomBurst),
+		delivered: newBudget(s.cfg.RoomRate, s.cfg.RoomBurst),
 	}
 	// nats.go's defaults would let this instance lose NATS for minutes
 	// without noticing, then replay buffered publishes: pings must notice a
@@ -648,7 +647,7 @@ func (r *natsRoom) takeTellStep(t tellMsg) (time.Duration, error) {
 		return 0, errGone
 	}
 	if t.Line == "" {
-		return reserve(to.inbox, min(t.Size, worstLine(s.cfg.MaxLine))), nil
+		return to.inbox.reserve(min(t.Size, worstLine(s.cfg.MaxLine))), nil
 	}
 	to.SendMsg(t.Line)
 	return 0, nil
@@ -668,8 +667,7 @@ func (r *natsRoom) shareRoom(n int) {
 		return
 	}
 	r.sharedBy = n
-	r.s.room.SetLimit(rate.Limit(cfg.RoomRate / float64(n)))
-	r.s.room.SetBurst(max(cfg.RoomBurst/n, 1))
+	r.s.room.set(cfg.RoomRate/float64(n), max(cfg.RoomBurst/n, 1))
 }
 
 func (r *natsRoom) rename(u *User, name string) {

@@ -653,7 +653,7 @@ func TestIssue10WhoStormDoesNotStallTheRoom(t *testing.T) {
 		for u.line() != last {
 		}
 	}
-	before := s.room.Tokens()
+	before := s.room.lim.Tokens()
 	for _, u := range users {
 		u.send("who\n")
 	}
@@ -672,7 +672,7 @@ func TestIssue10WhoStormDoesNotStallTheRoom(t *testing.T) {
 	}
 	wg.Wait()
 	// The replies cost the room nothing (it only refills meanwhile).
-	assert.GreaterOrEqual(t, s.room.Tokens(), before)
+	assert.GreaterOrEqual(t, s.room.lim.Tokens(), before)
 
 	users[0].send("PROBE hello\n")
 	for _, u := range users {
@@ -728,13 +728,13 @@ func TestIssue10TelnetBytesCostTheirSender(t *testing.T) {
 	}
 }
 
-// A reservation never waits forever when the burst shrinks under it (a
-// cluster's shareRoom changes Server.room's burst as instances come and
-// go): a piece read as the old burst would be refused, and rate.Limiter
-// answers a refused reservation with an infinite delay.
+// A reservation never waits forever when the burst shrinks as it is made
+// (a cluster's shareRoom changes Server.room's burst as instances come and
+// go): rate.Limiter answers a piece larger than its burst with an infinite
+// delay, so a piece must never be sized by a burst that has since changed.
 func TestReserveWhileTheBurstShrinks(t *testing.T) {
 	t.Parallel()
-	lim := newLimiter(1<<30, 4096)
+	b := newBudget(1<<30, 4096)
 	stop := make(chan struct{})
 	shrinking := make(chan struct{})
 	go func() {
@@ -744,12 +744,12 @@ func TestReserveWhileTheBurstShrinks(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				lim.SetBurst(4096 >> (i % 2 * 11)) // 4096, 2, 4096, 2 …
+				b.set(1<<30, 4096>>(i%2*11)) // 4096, 2, 4096, 2 …
 			}
 		}
 	}()
 	for range 20000 {
-		if d := reserve(lim, 4096); d > time.Second {
+		if d := b.reserve(4096); d > time.Second {
 			close(stop)
 			<-shrinking
 			t.Fatalf("reserve would wait %v", d)

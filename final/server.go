@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Config holds the server's limits. DefaultConfig documents the defaults
@@ -103,7 +101,7 @@ type Server struct {
 	closing   bool                   // Shutdown has begun
 	listener  net.Listener
 
-	room *rate.Limiter // the room's byte budget (see budget.go)
+	room *budget // the room's byte budget (see budget.go)
 
 	// cluster is the chat: memoryChat on one machine, natsChat when
 	// several instances share it (cluster.go).
@@ -128,7 +126,7 @@ func NewServer(cfg Config) *Server {
 		addrs:     make(map[string]*addrBudget),
 		sweepAt:   64,
 		done:      make(chan struct{}),
-		room:      newLimiter(cfg.RoomRate, cfg.RoomBurst),
+		room:      newBudget(cfg.RoomRate, cfg.RoomBurst),
 	}
 	s.cluster = memoryChat{s}
 	if s.log == nil {

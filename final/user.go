@@ -9,8 +9,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // writeBufSize is how much a writer copies together into one write.
@@ -77,8 +75,8 @@ type User struct {
 	conn    net.Conn
 	raw     syscall.RawConn // conn's descriptor, to wait for input without a buffer; nil if it has none
 	server  *Server
-	limiter *rate.Limiter // fix 13: a user's bytes per second (see budget.go)
-	inbox   *rate.Limiter // what others send this user alone: private messages, replies (see budget.go)
+	limiter *budget       // fix 13: a user's bytes per second (see budget.go)
+	inbox   *budget       // what others send this user alone: private messages, replies (see budget.go)
 	addr    *addrBudget   // shared by the connections from its address; guarded by server.mu
 	done    chan struct{} // closed when the session is told to stop (reason is set)
 
@@ -101,8 +99,8 @@ func NewUser(conn net.Conn, server *Server) *User {
 		Addr:    addr,
 		conn:    conn,
 		server:  server,
-		limiter: newLimiter(server.cfg.Rate, server.cfg.Burst),
-		inbox:   newLimiter(server.cfg.Rate, server.cfg.Burst),
+		limiter: newBudget(server.cfg.Rate, server.cfg.Burst),
+		inbox:   newBudget(server.cfg.Rate, server.cfg.Burst),
 		done:    make(chan struct{}),
 	}
 	u.flushed.L = &u.mu
@@ -409,7 +407,7 @@ func (u *User) leaveReason(err error) leaveReason {
 // recipient's inbox is on its instance, see cluster.tell).
 type delivery struct {
 	size int
-	lim  *rate.Limiter
+	lim  *budget
 	do   func()
 }
 
