@@ -274,6 +274,20 @@ func TestClusterInstanceInterrupted(t *testing.T) {
 	alice.nothing()
 }
 
+// natsReady is a nats-server's readiness: its log line "Server is ready"
+// (after a timestamp, so not proc.LineStarting).
+func natsReady(_ string, out []byte) (int, bool) {
+	i := bytes.Index(out, []byte("Server is ready"))
+	if i < 0 {
+		return 0, false
+	}
+	end := bytes.IndexByte(out[i:], '\n')
+	if end < 0 {
+		return 0, false
+	}
+	return i + end + 1, true
+}
+
 // The deployment version: instances joined through a stock nats-server
 // -js (Debian's 2.9.10 in CI), nothing embedded.
 func TestClusterExternalNATS(t *testing.T) {
@@ -286,25 +300,20 @@ func TestClusterExternalNATS(t *testing.T) {
 		}
 		t.Skip(how)
 	}
-	addr, err := proc.FreeAddr()
-	require.NoError(t, err)
-	host, port, _ := net.SplitHostPort(addr)
 	version, err := exec.Command(bin, "--version").Output()
 	require.NoError(t, err)
 	t.Logf("%s", version)
-	ns := exec.Command(bin, "-js", "-a", host, "-p", port, "-sd", t.TempDir())
-	require.NoError(t, ns.Start())
+	dir := t.TempDir()
+	ns, err := proc.Serve(func(addr string) *exec.Cmd {
+		host, port, _ := net.SplitHostPort(addr)
+		return exec.Command(bin, "-js", "-a", host, "-p", port, "-sd", dir)
+	}, natsReady, chattest.Patience)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = ns.Process.Signal(os.Interrupt)
-		_ = ns.Wait()
+		_ = ns.Signal(os.Interrupt)
+		<-ns.Exited()
 	})
-	waitFor(t, "nats-server to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	addr := ns.Addr
 	url := "nats://" + addr
 	n1, n2 := startInstance(t, url), startInstance(t, url)
 	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
