@@ -1,7 +1,7 @@
 package main
 
-// Issue 15, gap 1: the byte budgets keep the single-machine promise across
-// a cluster. At the scaled-down limits of limits_test.go.
+// Issue 15: the byte budgets keep the single-machine promise across a
+// cluster. At the scaled-down limits of limits_test.go.
 
 import (
 	"bytes"

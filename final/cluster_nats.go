@@ -101,6 +101,7 @@ type natsRoom struct {
 	renewed   atomic.Int64 // when the last renewal that succeeded was sent, as time.Since(start)
 	fenceOnce sync.Once
 	fenced    chan struct{} // closed, under s.mu, when this instance cannot prove it is alive
+	closed    chan struct{} // closed by nats.go once the connection is closed (see Close)
 	empty     chan struct{} // closed, under s.mu, once fenced and every user has left
 	stopBeat  chan struct{}
 	beating   sync.WaitGroup // heartbeat, claims and restarts
@@ -134,7 +135,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 	r := &natsRoom{
 		s: s, log: s.log, id: hex.EncodeToString(id), lease: cfg.Lease, start: time.Now(),
 		users: make(map[*User]*local), bySess: make(map[string]*User),
-		fenced: make(chan struct{}), empty: make(chan struct{}),
+		fenced: make(chan struct{}), empty: make(chan struct{}), closed: make(chan struct{}),
 		stopBeat: make(chan struct{}), resume: make(chan struct{}, 1),
 		delivered: newBudget(s.cfg.RoomRate, s.cfg.RoomBurst),
 	}
@@ -156,6 +157,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 			}
 		}),
 		nats.ErrorHandler(r.asyncError),
+		nats.ClosedHandler(func(*nats.Conn) { close(r.closed) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", cfg.URLs, err)
@@ -912,7 +914,8 @@ func (r *natsRoom) leaseRevisions() (map[string]uint64, error) {
 // claim takes a dead instance's lease, then says 下线 for each of its users
 // (with the message id that instance would have used, so a 下线 it did
 // send is not repeated) and frees their names. A claimer that dies half
-// way leaves the lease unchanged, so another survivor claims it in turn.
+// way leaves the lease "claimed by" it and unchanged from then on, so
+// another survivor claims it in turn a lease later and says the rest.
 func (r *natsRoom) claim(dead string, rev uint64) {
 	ctx, cancel := r.ctx()
 	_, err := r.leases.Update(ctx, dead, []byte("claimed by "+r.id), rev)
@@ -1012,9 +1015,7 @@ func (r *natsRoom) Close() {
 		_ = r.leases.Delete(ctx, r.id)
 		cancel()
 		_ = r.nc.Drain()
-		for !r.nc.IsClosed() {
-			time.Sleep(5 * time.Millisecond)
-		}
+		<-r.closed // Drain returns at once; the connection closes when it is done
 	})
 }
 
