@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -160,7 +161,7 @@ func joinNATS(ctx context.Context, s *Server, cfg NATSConfig) (*natsRoom, error)
 		nats.ClosedHandler(func(*nats.Conn) { close(r.closed) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", cfg.URLs, err)
+		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", redacted(cfg.URLs), err)
 	}
 	r.nc = nc
 	if err := r.setUp(ctx); err != nil {
@@ -475,6 +476,7 @@ func (r *natsRoom) free(revs map[string]uint64) {
 func (r *natsRoom) leftLocked(u *User) []byte {
 	if l := r.users[u]; l != nil {
 		l.live = false
+		delete(r.bySess, l.sess) // its 已上线, if still on its way, must not make it live again
 	}
 	return presenceLine(u, "下线")
 }
@@ -1030,6 +1032,8 @@ type clusterFlags struct {
 // server.
 func startCluster(s *Server, f clusterFlags) (leave func(), err error) {
 	switch {
+	case f.dir != "" && f.listen == "":
+		return nil, errors.New("-nats-dir goes with -nats-listen: it is where the embedded NATS server keeps its data")
 	case f.listen == "" && f.urls == "":
 		return func() {}, nil // one machine: no NATS at all
 	case f.listen != "" && f.urls != "":
@@ -1056,7 +1060,7 @@ func startCluster(s *Server, f clusterFlags) (leave func(), err error) {
 	c := &natsChat{s: s, cfg: cfg, done: make(chan struct{})}
 	c.room.Store(r)
 	s.cluster = c
-	s.log.Info("joined the chat on NATS", "instance", r.id, "nats", f.urls)
+	s.log.Info("joined the chat on NATS", "instance", r.id, "nats", redacted(f.urls))
 	go c.rejoin(ctx)
 	return func() {
 		stop()
@@ -1160,18 +1164,22 @@ type embeddedNATS struct {
 	temp string // removed on Shutdown
 }
 
-func startNATS(hostPort, dir string) (*embeddedNATS, error) {
+func startNATS(hostPort, dir string) (_ *embeddedNATS, err error) {
+	host, port, err := splitHostPort(hostPort)
+	if err != nil {
+		return nil, err
+	}
 	e := &embeddedNATS{}
 	if dir == "" {
-		var err error
 		if dir, err = os.MkdirTemp("", "final-nats-"); err != nil {
 			return nil, err
 		}
 		e.temp = dir
-	}
-	host, port, err := splitHostPort(hostPort)
-	if err != nil {
-		return nil, err
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(dir)
+			}
+		}()
 	}
 	ns, err := server.NewServer(&server.Options{
 		Host: host, Port: port, JetStream: true, StoreDir: dir,
@@ -1187,6 +1195,18 @@ func startNATS(hostPort, dir string) (*embeddedNATS, error) {
 	}
 	e.ns = ns
 	return e, nil
+}
+
+// redacted is urls (nats://user:password@host:port[,…]) fit for a log:
+// each password replaced by "xxxxx".
+func redacted(urls string) string {
+	list := strings.Split(urls, ",")
+	for i, s := range list {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+			list[i] = u.Redacted()
+		}
+	}
+	return strings.Join(list, ",")
 }
 
 func splitHostPort(hostPort string) (string, int, error) {
