@@ -236,26 +236,6 @@ func TestClusterFencedInterrupted(t *testing.T) {
 	assert.Less(t, time.Since(sent), testLease)
 }
 
-// The NATS host freezes (SIGSTOP): the link stays up, nobody answers.
-// Pings every lease/5, at most 2 outstanding, and the renewal watchdog
-// (lease/2) fence the other instance well before any survivor could see
-// its lease as stale (a whole lease).
-func TestClusterNATSHostFrozen(t *testing.T) {
-	t.Parallel()
-	natsAddr, err := proc.FreeAddr()
-	require.NoError(t, err)
-	host := startChild(t, "-nats-listen", natsAddr, "-nats-dir", t.TempDir(), "-nats-lease", testLease.String())
-	other := startChild(t, "-nats", "nats://"+natsAddr, "-nats-lease", testLease.String())
-	alice, bob := dialOwnPort(t, host.Addr), dialOwnPort(t, other.Addr)
-	alice.expect(bob.prefix() + "已上线\n")
-	frozen := time.Now()
-	require.NoError(t, host.Program.Signal(syscall.SIGSTOP))
-	t.Cleanup(func() { _ = host.Program.Signal(syscall.SIGCONT) })
-	assert.Equal(t, replyUnavailable, bob.closed())
-	t.Logf("fenced %v after the freeze (lease %v)", time.Since(frozen), testLease)
-	assert.Less(t, time.Since(frozen), testLease, "before any survivor could claim its lease")
-}
-
 // A line an instance cannot publish is lost to everyone, so the instance
 // fences itself rather than go on as if it had been said: here the stream
 // is deleted under a running chat, and the next line fences its sender's
