@@ -46,11 +46,7 @@ func TestClusterTellLongName(t *testing.T) {
 // last: bob's new name is claimed, his old one not yet freed.
 func TestClusterWhoDuringRename(t *testing.T) {
 	t.Parallel()
-	url := startTestNATS(t)
-	_, n1 := startInstanceWith(t, url, testLease, nil)
-	s2, n2 := startInstanceWith(t, url, testLease, nil)
-	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
-	alice.expect(bob.prefix() + "已上线\n")
+	s2, alice, bob := aliceAndBob(t)
 	alice.rename("alice")
 	bob.rename("bob")
 

@@ -70,11 +70,7 @@ func field(v reflect.Value, name string) reflect.Value {
 // consumer alone would notice the gap only at the next line).
 func TestClusterSlowConsumerRoom(t *testing.T) {
 	t.Parallel()
-	url := startTestNATS(t)
-	_, n1 := startInstanceWith(t, url, testLease, nil)
-	s2, n2 := startInstanceWith(t, url, testLease, nil)
-	alice, bob := dialOwnPort(t, n1), dialOwnPort(t, n2)
-	alice.expect(bob.prefix() + "已上线\n")
+	s2, alice, bob := aliceAndBob(t)
 
 	sub := roomSubscription(t, s2)
 	require.NoError(t, sub.SetPendingLimits(1, -1))

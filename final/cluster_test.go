@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -49,26 +48,24 @@ func startInstance(t testing.TB, url string) string {
 // limits changed by tune; it returns the server too.
 func startInstanceWith(t testing.TB, url string, lease time.Duration, tune func(*Config)) (*Server, string) {
 	t.Helper()
-	cfg := DefaultConfig()
-	if tune != nil {
-		tune(&cfg)
-	}
-	require.NoError(t, cfg.validate())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := NewServer(cfg)
+	s := newServer(t, tune)
 	leave, err := startCluster(s, clusterFlags{urls: url, lease: lease})
 	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), chattest.Patience)
-		defer cancel()
-		assert.NoError(t, s.Shutdown(ctx))
-		assert.NoError(t, <-served)
-		leave()
-	})
-	return s, ln.Addr().String()
+	t.Cleanup(leave) // after the server's Shutdown, which serve registers next
+	return s, serve(t, s)
+}
+
+// aliceAndBob are two users of a chat on two instances in this process,
+// alice on the first, bob on the second (returned), alice having seen
+// bob's 已上线.
+func aliceAndBob(t *testing.T) (bobs *Server, alice, bob *client) {
+	t.Helper()
+	url := startTestNATS(t)
+	_, n1 := startInstanceWith(t, url, testLease, nil)
+	bobs, n2 := startInstanceWith(t, url, testLease, nil)
+	alice, bob = dialOwnPort(t, n1), dialOwnPort(t, n2)
+	alice.expect(bob.prefix() + "已上线\n")
+	return bobs, alice, bob
 }
 
 // startThree is a transcript's target: three instances n1, n2, n3 on one

@@ -20,14 +20,27 @@ import (
 // the default limits changed by tune, and shuts it down when the test ends.
 func startServer(t testing.TB, tune func(*Config)) (*Server, string) {
 	t.Helper()
+	s := newServer(t, tune)
+	return s, serve(t, s)
+}
+
+// newServer is a Server with the default limits changed by tune.
+func newServer(t testing.TB, tune func(*Config)) *Server {
+	t.Helper()
 	cfg := DefaultConfig()
 	if tune != nil {
 		tune(&cfg)
 	}
 	require.NoError(t, cfg.validate())
+	return NewServer(cfg)
+}
+
+// serve serves s on a free loopback port, and shuts it down (and waits)
+// when the test ends; it returns the address.
+func serve(t testing.TB, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := NewServer(cfg)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -40,7 +53,7 @@ func startServer(t testing.TB, tune func(*Config)) (*Server, string) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return s, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // client is a test's chat client.
